@@ -1,0 +1,227 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { QueryTypes, type Sequelize } from 'sequelize';
+import type { Mailer } from '../lib/mailer.js';
+import type { PackageStore } from '../lib/storage.js';
+import { checkPackage, PackageError } from '../lib/package-check.js';
+import { FailureType } from '../workflows/contracts/errors.js';
+import type { MiniProgramState } from '../workflows/contracts/mini-program.js';
+
+export interface ActivityDeps {
+  sequelize: Sequelize;
+  mailer: Mailer;
+  store: PackageStore;
+  publicUrl: string;
+}
+
+export interface AuditInput {
+  /** Unique per workflow step, so a retried projection writes one row. */
+  dedupeKey: string;
+  workspaceId: string;
+  subjectType: 'mini_program' | 'version';
+  subjectId: string;
+  actorId: string | null;
+  action: string;
+  fromState: string | null;
+  toState: string | null;
+  comment?: string | null;
+  at: string;
+}
+
+export interface VersionProjection {
+  versionId: string;
+  miniProgramId: string;
+  workspaceId: string;
+  version: string;
+  notes: string;
+  status: string;
+  packageSha256: string;
+  packageSize: number;
+  pageCount: number;
+  createdBy: string;
+  createdAt: string;
+  submittedBy?: string | null;
+  submittedAt?: string | null;
+  decidedBy?: string | null;
+  decisionComment?: string | null;
+  releasedAt?: string | null;
+  at: string;
+  seq: number;
+  audit?: AuditInput;
+}
+
+export interface VersionStatusProjection {
+  versionId: string;
+  miniProgramId: string;
+  workspaceId: string;
+  status: string;
+  submittedBy?: string | null;
+  submittedAt?: string | null;
+  decidedBy?: string | null;
+  decisionComment?: string | null;
+  releasedAt?: string | null;
+  at: string;
+  seq: number;
+  audit?: AuditInput;
+}
+
+export interface ChangeEvent {
+  workspaceId: string;
+  miniProgramId: string;
+  versionId?: string;
+  kind: 'mini_program' | 'version';
+  status: string;
+  seq: number;
+}
+
+/** The channel projections announce changes on; the API fans them out as server-sent events. */
+export const changeChannel = 'mpdp_changes';
+
+/** Every side effect the workflows have. Built over its dependencies, wired in temporal/worker.ts. */
+export function createActivities({ sequelize, mailer, store, publicUrl }: ActivityDeps) {
+  async function appendAudit(a: AuditInput, transaction?: unknown) {
+    await sequelize.query(
+      `INSERT INTO audit_log (dedupe_key, workspace_id, subject_type, subject_id, actor_id, action, from_state, to_state, comment, at)
+       VALUES (:dedupeKey, :workspaceId, :subjectType, :subjectId, :actorId, :action, :fromState, :toState, :comment, :at)
+       ON CONFLICT (dedupe_key) DO NOTHING`,
+      { replacements: { ...a, comment: a.comment ?? null }, transaction: transaction as never },
+    );
+  }
+
+  async function announce(e: ChangeEvent, transaction?: unknown) {
+    await sequelize.query('SELECT pg_notify(:channel, :payload)', { replacements: { channel: changeChannel, payload: JSON.stringify(e) }, transaction: transaction as never });
+  }
+
+  /**
+   * Sends a mail once per dedupe key: the key is recorded before sending and marked sent after,
+   * so an activity retried after a successful send does not send again.
+   */
+  async function sendOnce(dedupeKey: string, to: string, subject: string, text: string): Promise<'sent' | 'skipped'> {
+    const [rows] = await sequelize.query(
+      `INSERT INTO mail_log (dedupe_key, recipient, subject) VALUES (:dedupeKey, :to, :subject)
+       ON CONFLICT (dedupe_key) DO UPDATE SET dedupe_key = EXCLUDED.dedupe_key RETURNING status`,
+      { replacements: { dedupeKey, to, subject } },
+    );
+    if ((rows as { status: string }[])[0]?.status === 'sent') return 'skipped';
+    const { messageId } = await mailer.send({ to, subject, text, messageId: `<${dedupeKey.replace(/[^a-zA-Z0-9._-]/g, '.')}@mpdp>` });
+    await sequelize.query(`UPDATE mail_log SET status = 'sent', sent_at = now(), message_id = :messageId WHERE dedupe_key = :dedupeKey`, { replacements: { dedupeKey, messageId } });
+    return 'sent';
+  }
+
+  return {
+    /** Upserts the mini program row; a lower seq than the stored one changes nothing. */
+    async projectMiniProgram(input: { state: MiniProgramState; at: string; audit?: AuditInput }): Promise<void> {
+      const s = input.state;
+      await sequelize.transaction(async (transaction) => {
+        await sequelize.query(
+          `INSERT INTO mini_programs (id, workspace_id, name, description, category, icon, status, live_version_id, live_version, active_version_id, version_count, created_by, created_at, updated_at, seq)
+           VALUES (:id, :workspaceId, :name, :description, :category, :icon, :status, :liveVersionId, :liveVersion, :activeVersionId, :versionCount, :createdBy, :createdAt, :at, :seq)
+           ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, live_version_id = EXCLUDED.live_version_id, live_version = EXCLUDED.live_version,
+             active_version_id = EXCLUDED.active_version_id, version_count = EXCLUDED.version_count, updated_at = EXCLUDED.updated_at, seq = EXCLUDED.seq
+           WHERE mini_programs.seq < EXCLUDED.seq`,
+          {
+            replacements: {
+              id: s.miniProgramId, workspaceId: s.workspaceId, name: s.name, description: s.description, category: s.category, icon: s.icon,
+              status: s.status, liveVersionId: s.liveVersionId, liveVersion: s.liveVersion, activeVersionId: s.activeVersionId,
+              versionCount: s.versions.length, createdBy: s.createdBy, createdAt: s.createdAt, at: input.at, seq: s.seq,
+            },
+            transaction,
+          },
+        );
+        if (input.audit) await appendAudit(input.audit, transaction);
+        await announce({ workspaceId: s.workspaceId, miniProgramId: s.miniProgramId, kind: 'mini_program', status: s.status, seq: s.seq }, transaction);
+      });
+    },
+
+    /** Inserts a freshly uploaded version's row (idempotent on its id). */
+    async projectNewVersion(v: VersionProjection): Promise<void> {
+      await sequelize.transaction(async (transaction) => {
+        await sequelize.query(
+          `INSERT INTO versions (id, mini_program_id, workspace_id, version, notes, status, package_sha256, package_size, page_count, created_by, created_at, updated_at, seq)
+           VALUES (:versionId, :miniProgramId, :workspaceId, :version, :notes, :status, :packageSha256, :packageSize, :pageCount, :createdBy, :createdAt, :at, :seq)
+           ON CONFLICT (id) DO NOTHING`,
+          { replacements: { ...v }, transaction },
+        );
+        if (v.audit) await appendAudit(v.audit, transaction);
+        await announce({ workspaceId: v.workspaceId, miniProgramId: v.miniProgramId, versionId: v.versionId, kind: 'version', status: v.status, seq: v.seq }, transaction);
+      });
+    },
+
+    /** Moves a version row forward; a late or repeated write with a lower seq changes nothing. */
+    async projectVersionStatus(v: VersionStatusProjection): Promise<void> {
+      await sequelize.transaction(async (transaction) => {
+        await sequelize.query(
+          `UPDATE versions SET status = :status, updated_at = :at, seq = :seq,
+             submitted_by = COALESCE(:submittedBy, submitted_by), submitted_at = COALESCE(:submittedAt, submitted_at),
+             decided_by = COALESCE(:decidedBy, decided_by), decision_comment = COALESCE(:decisionComment, decision_comment),
+             released_at = COALESCE(:releasedAt, released_at)
+           WHERE id = :versionId AND seq < :seq`,
+          {
+            replacements: {
+              ...v, submittedBy: v.submittedBy ?? null, submittedAt: v.submittedAt ?? null, decidedBy: v.decidedBy ?? null,
+              decisionComment: v.decisionComment ?? null, releasedAt: v.releasedAt ?? null,
+            },
+            transaction,
+          },
+        );
+        if (v.audit) await appendAudit(v.audit, transaction);
+        await announce({ workspaceId: v.workspaceId, miniProgramId: v.miniProgramId, versionId: v.versionId, kind: 'version', status: v.status, seq: v.seq }, transaction);
+      });
+    },
+
+    /** Re-checks the stored package: its bytes still hash to the address and its shape is valid. */
+    async validateStoredPackage(input: { packageSha256: string; version: string }): Promise<{ pageCount: number }> {
+      let bytes: Buffer;
+      try {
+        bytes = await store.get(input.packageSha256);
+      } catch {
+        throw ApplicationFailure.nonRetryable(`package ${input.packageSha256} is missing from storage`, FailureType.packageInvalid);
+      }
+      try {
+        const summary = await checkPackage(bytes, { version: input.version });
+        if (summary.sha256 !== input.packageSha256) throw ApplicationFailure.nonRetryable('stored package does not match its sha256', FailureType.packageInvalid);
+        return { pageCount: summary.pages.length + summary.subPackages.reduce((n, s) => n + s.pages.length, 0) };
+      } catch (err) {
+        if (err instanceof PackageError) throw ApplicationFailure.nonRetryable(`${err.code}: ${err.message}`, FailureType.packageInvalid);
+        throw err;
+      }
+    },
+
+    /** Mails every reviewer and admin of the workspace except the submitter, once each. */
+    async notifyReviewers(input: { dedupeKey: string; workspaceId: string; miniProgramId: string; miniProgramName: string; versionId: string; version: string; submitterId: string }): Promise<{ sent: number; skipped: number }> {
+      const reviewers = await sequelize.query<{ id: string; email: string; name: string }>(
+        `SELECT u.id, u.email, u.name FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.workspace_id = :workspaceId AND m.role IN ('reviewer', 'admin') AND u.id <> :submitterId ORDER BY u.id`,
+        { replacements: input, type: QueryTypes.SELECT },
+      );
+      const [submitter] = await sequelize.query<{ name: string }>('SELECT name FROM users WHERE id = :submitterId', { replacements: input, type: QueryTypes.SELECT });
+      const link = `${publicUrl}/w/${input.workspaceId}/mini-programs/${input.miniProgramId}/versions/${input.versionId}`;
+      let sent = 0;
+      let skipped = 0;
+      for (const r of reviewers) {
+        const outcome = await sendOnce(
+          `${input.dedupeKey}:${r.id}`,
+          r.email,
+          `Review requested: ${input.miniProgramName} ${input.version}`,
+          `Hello ${r.name},\n\n${submitter?.name ?? 'A developer'} submitted ${input.miniProgramName} version ${input.version} for review.\n\nReview it here: ${link}\n\n— mpdp`,
+        );
+        if (outcome === 'sent') sent++;
+        else skipped++;
+      }
+      return { sent, skipped };
+    },
+
+    /** Tells the submitter what happened to their submission, once per decision. */
+    async notifySubmitter(input: { dedupeKey: string; submitterId: string; miniProgramName: string; version: string; outcome: string; comment?: string | null; link: string }): Promise<void> {
+      const [user] = await sequelize.query<{ email: string; name: string }>('SELECT email, name FROM users WHERE id = :submitterId', { replacements: input, type: QueryTypes.SELECT });
+      if (!user) return;
+      await sendOnce(
+        input.dedupeKey,
+        user.email,
+        `${input.miniProgramName} ${input.version} was ${input.outcome}`,
+        `Hello ${user.name},\n\n${input.miniProgramName} version ${input.version} was ${input.outcome}.${input.comment ? `\n\nComment: ${input.comment}` : ''}\n\n${publicUrl}${input.link}\n\n— mpdp`,
+      );
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

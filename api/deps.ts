@@ -1,0 +1,39 @@
+import type { Client } from '@temporalio/client';
+import type { Sequelize } from 'sequelize';
+import type { Config } from '../lib/config.js';
+import type { PackageStore } from '../lib/storage.js';
+import type { WorkspaceRole } from '../lib/permissions.js';
+import type { ChangeHub } from './events.js';
+
+/** What the API is built over; created once in server.ts (or a test) and handed to createApp. */
+export interface ApiDeps {
+  config: Config;
+  sequelize: Sequelize;
+  temporal: Client;
+  store: PackageStore;
+  hub: ChangeHub;
+  /** Directory of the built console; omitted in API-only tests. */
+  webRoot?: string;
+}
+
+export interface AuthedUser {
+  id: string;
+  email: string;
+  name: string;
+  isOperator: boolean;
+}
+
+/** Hono context variables set by the middleware. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    user: AuthedUser | null;
+    /** How the request authenticated: a console session (needs CSRF) or a bearer token. */
+    authKind: 'session' | 'token' | null;
+    sessionHash: string | null;
+    csrfToken: string | null;
+    /** The caller's role in the :workspaceId of the path, when there is one. */
+    role: WorkspaceRole | null;
+    workspaceId: string | null;
+  };
+}

@@ -1,0 +1,101 @@
+import type { MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { QueryTypes, type Sequelize } from 'sequelize';
+import { randomUUID } from 'node:crypto';
+import { AppError, forbidden, notFound, unauthenticated } from '../lib/errors.js';
+import { can, type Permission, type WorkspaceRole } from '../lib/permissions.js';
+import type { AppEnv } from './deps.js';
+import { sha256 } from './passwords.js';
+
+export const sessionCookie = 'mpdp_session';
+
+export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const id = randomUUID();
+  c.set('requestId', id);
+  c.header('X-Request-Id', id);
+  await next();
+};
+
+interface AuthRow {
+  id: string;
+  email: string;
+  name: string;
+  is_operator: boolean;
+  csrf_token: string | null;
+  role: WorkspaceRole | null;
+}
+
+/**
+ * Resolves the caller from the session cookie or a bearer token, and their role in the path's
+ * workspace, in one query. Never rejects by itself: routes say what they need.
+ */
+export function authenticate(sequelize: Sequelize): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    c.set('user', null);
+    c.set('role', null);
+    c.set('authKind', null);
+    c.set('sessionHash', null);
+    c.set('csrfToken', null);
+    const ws = /\/workspaces\/([^/]+)/.exec(c.req.path)?.[1] ?? null;
+    c.set('workspaceId', ws);
+    const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    const cookie = getCookie(c, sessionCookie);
+    if (bearer) {
+      const [row] = await sequelize.query<AuthRow>(
+        `SELECT u.id, u.email, u.name, u.is_operator, NULL AS csrf_token, m.role
+         FROM api_tokens t JOIN users u ON u.id = t.user_id
+         LEFT JOIN memberships m ON m.user_id = u.id AND m.workspace_id = :ws
+         WHERE t.token_hash = :hash AND t.revoked_at IS NULL`,
+        { replacements: { hash: sha256(bearer), ws }, type: QueryTypes.SELECT },
+      );
+      if (!row) throw new AppError(401, 'invalid_token', 'The API token is unknown or revoked');
+      c.set('user', { id: row.id, email: row.email, name: row.name, isOperator: row.is_operator });
+      c.set('role', row.role);
+      c.set('authKind', 'token');
+    } else if (cookie) {
+      const hash = sha256(cookie);
+      const [row] = await sequelize.query<AuthRow>(
+        `SELECT u.id, u.email, u.name, u.is_operator, s.csrf_token, m.role
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         LEFT JOIN memberships m ON m.user_id = u.id AND m.workspace_id = :ws
+         WHERE s.id_hash = :hash AND s.expires_at > now()`,
+        { replacements: { hash, ws }, type: QueryTypes.SELECT },
+      );
+      if (row) {
+        c.set('user', { id: row.id, email: row.email, name: row.name, isOperator: row.is_operator });
+        c.set('role', row.role);
+        c.set('authKind', 'session');
+        c.set('sessionHash', hash);
+        c.set('csrfToken', row.csrf_token);
+      }
+    }
+    await next();
+  };
+}
+
+/** Cookie-authenticated writes must echo the session's CSRF token in X-CSRF-Token. */
+export const csrf: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.get('authKind') === 'session' && !['GET', 'HEAD', 'OPTIONS'].includes(c.req.method)) {
+    if (c.req.header('x-csrf-token') !== c.get('csrfToken')) throw new AppError(403, 'csrf_failed', 'Missing or wrong X-CSRF-Token header; reload the page');
+  }
+  await next();
+};
+
+export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!c.get('user')) throw unauthenticated();
+  await next();
+};
+
+/**
+ * The permission gate every workspace route names. A workspace the caller does not belong to
+ * answers 404, so ids from elsewhere reveal nothing.
+ */
+export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (!c.get('user')) throw unauthenticated();
+    const role = c.get('role');
+    if (!role) throw notFound('Workspace');
+    if (!can(role, permission)) throw forbidden(`Your role (${role}) does not allow ${permission}`);
+    await next();
+  };
+}

@@ -1,0 +1,134 @@
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { QueryTypes } from 'sequelize';
+import { createHash } from 'node:crypto';
+import { AppError, notFound } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import { permissionsOf } from '../../lib/permissions.js';
+import { miniProgramStatusQuery, miniProgramWorkflowId, syncUpdate, type MiniProgramInput } from '../../workflows/contracts/mini-program.js';
+import { MiniProgramIdKey, WorkspaceIdKey } from '../../workflows/contracts/search-attributes.js';
+import type { ApiDeps, AppEnv } from '../deps.js';
+import { requirePermission } from '../middleware.js';
+import { findMiniProgram, listVersions, miniProgramColumns, miniProgramOut, type MiniProgramRowOut } from '../queries.js';
+import { MiniProgramDetailSchema, MiniProgramParams, MiniProgramSchema, WorkspaceParams, errorResponses, json } from '../schemas.js';
+
+export const categories = ['shopping', 'food', 'travel', 'finance', 'lifestyle', 'education', 'entertainment', 'health', 'tools', 'other'] as const;
+
+const CreateBody = z
+  .object({
+    name: z.string().trim().min(2).max(60),
+    description: z.string().trim().max(500).default(''),
+    category: z.enum(categories).default('other'),
+    icon: z.string().trim().max(8).nullable().optional().describe('an emoji or up to two letters shown as the icon'),
+  })
+  .openapi('CreateMiniProgram');
+
+const ListQuery = z.object({
+  q: z.string().max(100).optional(),
+  status: z.enum(['draft', 'developing', 'in_review', 'released']).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+});
+
+const encodeCursor = (createdAt: Date, id: string) => Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown;
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') return [v[0], v[1]];
+  } catch { /* fall through */ }
+  throw new AppError(400, 'invalid_cursor', 'The cursor is not one this API issued');
+}
+
+/** The list query, shared with the bench's bare-route baseline so both serve the same SQL. */
+export const listMiniProgramsSql = (o: { q: boolean; status: boolean; cursor: boolean }) =>
+  `SELECT ${miniProgramColumns} FROM mini_programs WHERE workspace_id = :workspaceId
+   ${o.q ? `AND (name ILIKE :q OR description ILIKE :q)` : ''} ${o.status ? 'AND status = :status' : ''}
+   ${o.cursor ? 'AND (created_at, id) < (:cAt::timestamptz, :cId)' : ''}
+   ORDER BY created_at DESC, id DESC LIMIT :limit`;
+
+export function miniProgramRoutes({ sequelize, temporal, config }: ApiDeps) {
+  return new OpenAPIHono<AppEnv>()
+    .openapi(
+      createRoute({
+        method: 'get', path: '/workspaces/{workspaceId}/mini-programs', tags: ['mini programs'], summary: 'List mini programs (search, filter, cursor paging)',
+        middleware: [requirePermission('miniProgram.read')], request: { params: WorkspaceParams, query: ListQuery },
+        responses: { 200: json(z.object({ items: z.array(MiniProgramSchema), nextCursor: z.string().nullable() }), 'A page'), ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId } = c.req.valid('param');
+        const { q, status, limit, cursor } = c.req.valid('query');
+        const [cAt, cId] = cursor ? decodeCursor(cursor) : [null, null];
+        const rows = await sequelize.query<MiniProgramRowOut>(listMiniProgramsSql({ q: !!q, status: !!status, cursor: !!cursor }), {
+          replacements: { workspaceId, q: q ? `%${q.replace(/[\\%_]/g, (m) => `\\${m}`)}%` : null, status: status ?? null, cAt, cId, limit: limit + 1 },
+          type: QueryTypes.SELECT,
+        });
+        const page = rows.slice(0, limit);
+        const last = page[page.length - 1];
+        return c.json({ items: page.map(miniProgramOut), nextCursor: rows.length > limit && last ? encodeCursor(new Date(last.created_at), last.id) : null }, 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post', path: '/workspaces/{workspaceId}/mini-programs', tags: ['mini programs'], summary: 'Create a mini program',
+        middleware: [requirePermission('miniProgram.create')],
+        request: { params: WorkspaceParams, body: { content: { 'application/json': { schema: CreateBody } }, required: true } },
+        responses: { 201: json(MiniProgramSchema, 'Created'), ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId } = c.req.valid('param');
+        const body = c.req.valid('json');
+        const user = c.get('user')!;
+        const key = c.req.header('idempotency-key');
+        // A retried create with the same Idempotency-Key lands on the same id, hence the same workflow.
+        const id = key ? `mp_${createHash('sha256').update(`${workspaceId}:${user.id}:${key}`).digest('hex').slice(0, 24)}` : newId('mp');
+        const [taken] = await sequelize.query<{ id: string }>('SELECT id FROM mini_programs WHERE workspace_id = :workspaceId AND lower(name) = lower(:name) AND id <> :id', {
+          replacements: { workspaceId, name: body.name, id }, type: QueryTypes.SELECT,
+        });
+        if (taken) throw new AppError(409, 'name_taken', `A mini program named "${body.name}" already exists in this workspace`, { miniProgramId: taken.id });
+        const input: MiniProgramInput = {
+          miniProgramId: id, workspaceId, name: body.name, description: body.description, category: body.category, icon: body.icon ?? null,
+          createdBy: user.id, createdAt: new Date().toISOString(), releaseConfig: { reviewReminderMs: config.release.reviewReminderMs },
+        };
+        try {
+          await temporal.workflow.start('miniProgramEntity', {
+            workflowId: miniProgramWorkflowId(id), taskQueue: config.temporal.taskQueue, args: [input],
+            typedSearchAttributes: [{ key: WorkspaceIdKey, value: workspaceId }, { key: MiniProgramIdKey, value: id }],
+          });
+        } catch (err) {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        }
+        await temporal.workflow.getHandle(miniProgramWorkflowId(id)).executeUpdate(syncUpdate, { args: [] });
+        const row = await findMiniProgram(sequelize, workspaceId, id);
+        if (!row) throw new Error(`mini program ${id} was not projected`);
+        return c.json(miniProgramOut(row), 201);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}', tags: ['mini programs'], summary: 'A mini program with its versions',
+        middleware: [requirePermission('miniProgram.read')], request: { params: MiniProgramParams },
+        responses: { 200: json(MiniProgramDetailSchema, 'Detail'), ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId, miniProgramId } = c.req.valid('param');
+        const row = await findMiniProgram(sequelize, workspaceId, miniProgramId);
+        if (!row) throw notFound('Mini program');
+        const user = c.get('user')!;
+        const versions = await listVersions(sequelize, { miniProgramId, role: c.get('role'), userId: user.id, activeVersionId: row.active_version_id });
+        return c.json({ miniProgram: miniProgramOut(row), versions, permissions: permissionsOf(c.get('role')) }, 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}/live', tags: ['mini programs'], summary: "The entity workflow's live state",
+        middleware: [requirePermission('miniProgram.read')], request: { params: MiniProgramParams },
+        responses: { 200: json(z.record(z.string(), z.unknown()), 'Live state'), ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId, miniProgramId } = c.req.valid('param');
+        if (!(await findMiniProgram(sequelize, workspaceId, miniProgramId))) throw notFound('Mini program');
+        const state = await temporal.workflow.getHandle(miniProgramWorkflowId(miniProgramId)).query(miniProgramStatusQuery);
+        return c.json(state as unknown as Record<string, unknown>, 200);
+      },
+    );
+}

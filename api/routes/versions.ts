@@ -1,0 +1,202 @@
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { QueryTypes } from 'sequelize';
+import { createHash } from 'node:crypto';
+import { AppError, notFound } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import { checkPackage, PackageError } from '../../lib/package-check.js';
+import type { Permission } from '../../lib/permissions.js';
+import { miniProgramWorkflowId, submitUpdate, uploadVersionUpdate } from '../../workflows/contracts/mini-program.js';
+import {
+  approveUpdate, rejectUpdate, releaseStatusQuery, releaseUpdate, releaseWorkflowId, withdrawUpdate, type ReleaseState,
+} from '../../workflows/contracts/release.js';
+import type { ApiDeps, AppEnv } from '../deps.js';
+import { requirePermission } from '../middleware.js';
+import { findMiniProgram, listVersions, userNames } from '../queries.js';
+import { AuditSchema, MiniProgramParams, VersionDetailSchema, VersionParams, VersionSchema, errorResponses, json } from '../schemas.js';
+
+const semver = z.string().trim().regex(/^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, 'must be a semantic version such as 1.2.0');
+
+const UploadForm = z
+  .object({
+    package: z.any().openapi({ type: 'string', format: 'binary', description: 'the mini program package (zip)' }),
+    version: semver.max(64),
+    notes: z.string().max(2000).optional().default(''),
+  })
+  .openapi('UploadVersion');
+
+const CommentBody = z.object({ comment: z.string().trim().max(2000).optional() });
+const RejectBody = z.object({ comment: z.string().trim().min(1, 'say why it is rejected').max(2000) });
+
+/** Package errors that are about size answer 413; every other shape problem 400. */
+const sizeCodes = new Set(['package_entry_too_large', 'package_too_large_uncompressed', 'package_too_many_entries']);
+
+export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
+  async function detail(c: Context<AppEnv>, workspaceId: string, miniProgramId: string, versionId: string) {
+    const mp = await findMiniProgram(sequelize, workspaceId, miniProgramId);
+    if (!mp) throw notFound('Mini program');
+    const [version] = await listVersions(sequelize, { miniProgramId, versionId, role: c.get('role'), userId: c.get('user')!.id, activeVersionId: mp.active_version_id });
+    if (!version) throw notFound('Version');
+    let pipeline: (Omit<ReleaseState, 'timeline'> & { timeline: (ReleaseState['timeline'][number] & { actorName: string | null })[] }) | null = null;
+    if (version.status !== 'uploaded') {
+      const state = await temporal.workflow.getHandle(releaseWorkflowId(versionId)).query(releaseStatusQuery);
+      const names = await userNames(sequelize, [...new Set(state.timeline.map((t) => t.actorId).filter((x): x is string => !!x))]);
+      pipeline = { ...state, timeline: state.timeline.map((t) => ({ ...t, actorName: t.actorId ? (names.get(t.actorId) ?? null) : null })) };
+    }
+    const audit = await sequelize.query<{ id: string; actor_id: string | null; actor_name: string | null; action: string; from_state: string | null; to_state: string | null; comment: string | null; at: Date }>(
+      `SELECT a.id::text AS id, a.actor_id, u.name AS actor_name, a.action, a.from_state, a.to_state, a.comment, a.at
+       FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id WHERE a.subject_type = 'version' AND a.subject_id = :versionId ORDER BY a.at, a.id`,
+      { replacements: { versionId }, type: QueryTypes.SELECT },
+    );
+    return {
+      version,
+      pipeline: pipeline && { status: pipeline.status, waitingFor: pipeline.waitingFor, submittedAt: pipeline.submittedAt, timeline: pipeline.timeline },
+      audit: audit.map((a) => ({
+        id: a.id, actor: a.actor_id ? { id: a.actor_id, name: a.actor_name ?? 'unknown' } : null, action: a.action, fromState: a.from_state,
+        toState: a.to_state, comment: a.comment, at: new Date(a.at).toISOString(),
+      })),
+    };
+  }
+
+  /** Idempotency-Key becomes the update id, so a retried command returns the first answer. */
+  const updateId = (c: Context<AppEnv>, action: string) => {
+    const key = c.req.header('idempotency-key');
+    return key ? `${c.get('user')!.id}:${action}:${key.slice(0, 200)}` : undefined;
+  };
+
+  async function ensureVersion(workspaceId: string, miniProgramId: string, versionId: string) {
+    const [row] = await sequelize.query<{ status: string }>(
+      'SELECT v.status FROM versions v JOIN mini_programs m ON m.id = v.mini_program_id WHERE v.id = :versionId AND m.id = :miniProgramId AND m.workspace_id = :workspaceId',
+      { replacements: { workspaceId, miniProgramId, versionId }, type: QueryTypes.SELECT },
+    );
+    if (!row) throw notFound('Version');
+    return row;
+  }
+
+  const commandRoute = (action: 'approve' | 'reject' | 'withdraw' | 'release', permission: Permission, summary: string, body: z.ZodType) =>
+    createRoute({
+      method: 'post', path: `/workspaces/{workspaceId}/mini-programs/{miniProgramId}/versions/{versionId}/${action}`, tags: ['versions'], summary,
+      middleware: [requirePermission(permission)],
+      request: { params: VersionParams, body: { content: { 'application/json': { schema: body } }, required: false } },
+      responses: { 200: json(VersionDetailSchema, 'The new state'), ...errorResponses },
+    });
+
+  const releaseCommand = (action: 'approve' | 'reject' | 'withdraw' | 'release') => async (c: Context<AppEnv>) => {
+    const { workspaceId, miniProgramId, versionId } = c.req.param() as { workspaceId: string; miniProgramId: string; versionId: string };
+    const row = await ensureVersion(workspaceId, miniProgramId, versionId);
+    if (row.status === 'uploaded') throw new AppError(409, 'wrong_state', `cannot ${action} a version that has not been submitted`, { status: row.status });
+    const body = (await c.req.json().catch(() => ({}))) as { comment?: string };
+    const parsed = (action === 'reject' ? RejectBody : CommentBody).safeParse(body ?? {});
+    if (!parsed.success) throw new AppError(400, 'validation_failed', parsed.error.issues[0]?.message ?? 'invalid body', { fields: z.flattenError(parsed.error).fieldErrors });
+    const handle = temporal.workflow.getHandle(releaseWorkflowId(versionId));
+    const actorId = c.get('user')!.id;
+    const comment = parsed.data.comment || undefined;
+    const id = updateId(c, action);
+    if (action === 'approve') await handle.executeUpdate(approveUpdate, { args: [{ actorId, comment }], updateId: id });
+    else if (action === 'reject') await handle.executeUpdate(rejectUpdate, { args: [{ actorId, comment }], updateId: id });
+    else if (action === 'withdraw') await handle.executeUpdate(withdrawUpdate, { args: [{ actorId }], updateId: id });
+    else await handle.executeUpdate(releaseUpdate, { args: [{ actorId }], updateId: id });
+    return c.json(await detail(c, workspaceId, miniProgramId, versionId), 200);
+  };
+
+  return new OpenAPIHono<AppEnv>()
+    .openapi(
+      createRoute({
+        method: 'post', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}/versions', tags: ['versions'],
+        summary: 'Upload a version: a zip package, its semver and release notes (multipart/form-data)',
+        middleware: [
+          requirePermission('version.upload'),
+          bodyLimit({ maxSize: config.maxPackageBytes + 64 * 1024, onError: () => { throw new AppError(413, 'package_too_large', `The upload is larger than the limit of ${config.maxPackageBytes} bytes`, { limit: config.maxPackageBytes }); } }),
+        ],
+        request: { params: MiniProgramParams, body: { content: { 'multipart/form-data': { schema: UploadForm } }, required: true } },
+        responses: { 201: json(VersionSchema, 'Uploaded'), 413: errorResponses[400], ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId, miniProgramId } = c.req.valid('param');
+        const form = c.req.valid('form');
+        const mp = await findMiniProgram(sequelize, workspaceId, miniProgramId);
+        if (!mp) throw notFound('Mini program');
+        const file = form.package as unknown;
+        if (!(file instanceof File)) throw new AppError(400, 'package_required', 'Attach the package zip in the "package" field');
+        if (file.size > config.maxPackageBytes) throw new AppError(413, 'package_too_large', `The package is larger than the limit of ${config.maxPackageBytes} bytes`, { limit: config.maxPackageBytes });
+        const [dup] = await sequelize.query<{ id: string }>('SELECT id FROM versions WHERE mini_program_id = :miniProgramId AND version = :version', { replacements: { miniProgramId, version: form.version }, type: QueryTypes.SELECT });
+        const key = c.req.header('idempotency-key');
+        const user = c.get('user')!;
+        const versionId = key ? `ver_${createHash('sha256').update(`${miniProgramId}:${user.id}:${key}`).digest('hex').slice(0, 24)}` : newId('ver');
+        if (dup && dup.id !== versionId) throw new AppError(409, 'version_exists', `Version ${form.version} already exists for this mini program`, { versionId: dup.id });
+        const bytes = Buffer.from(await file.arrayBuffer());
+        let summary;
+        try {
+          summary = await checkPackage(bytes, { version: form.version });
+        } catch (err) {
+          if (err instanceof PackageError) throw new AppError(sizeCodes.has(err.code) ? 413 : 400, err.code, err.message, err.details);
+          throw err;
+        }
+        // Only a package that passed every check is stored.
+        await store.put(bytes);
+        const pageCount = summary.pages.length + summary.subPackages.reduce((n, s) => n + s.pages.length, 0);
+        await temporal.workflow.getHandle(miniProgramWorkflowId(miniProgramId)).executeUpdate(uploadVersionUpdate, {
+          args: [{ versionId, version: form.version, packageSha256: summary.sha256, packageSize: summary.size, pageCount, notes: form.notes, actorId: user.id }],
+          updateId: key ? `${user.id}:upload:${key.slice(0, 200)}` : undefined,
+        });
+        const [version] = await listVersions(sequelize, { miniProgramId, versionId, role: c.get('role'), userId: user.id, activeVersionId: mp.active_version_id });
+        return c.json(version!, 201);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}/versions/{versionId}', tags: ['versions'],
+        summary: 'A version with its live pipeline and audit trail', middleware: [requirePermission('version.read')], request: { params: VersionParams },
+        responses: { 200: json(VersionDetailSchema, 'Detail'), ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId, miniProgramId, versionId } = c.req.valid('param');
+        return c.json(await detail(c, workspaceId, miniProgramId, versionId), 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}/versions/{versionId}/audit', tags: ['versions'],
+        summary: 'The audit trail of a version', middleware: [requirePermission('audit.read')], request: { params: VersionParams },
+        responses: { 200: json(z.object({ items: z.array(AuditSchema) }), 'Audit'), ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId, miniProgramId, versionId } = c.req.valid('param');
+        return c.json({ items: (await detail(c, workspaceId, miniProgramId, versionId)).audit }, 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}/versions/{versionId}/package', tags: ['versions'],
+        summary: 'Download the package zip', middleware: [requirePermission('version.read')], request: { params: VersionParams },
+        responses: { 200: { description: 'The zip', content: { 'application/zip': { schema: z.any() } } }, ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId, miniProgramId, versionId } = c.req.valid('param');
+        await ensureVersion(workspaceId, miniProgramId, versionId);
+        const [row] = await sequelize.query<{ package_sha256: string; version: string }>('SELECT package_sha256, version FROM versions WHERE id = :versionId', { replacements: { versionId }, type: QueryTypes.SELECT });
+        const bytes = await store.get(row!.package_sha256);
+        return c.body(new Uint8Array(bytes), 200, { 'Content-Type': 'application/zip', 'Content-Disposition': `attachment; filename="package-${row!.version}.zip"` });
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}/versions/{versionId}/submit', tags: ['versions'],
+        summary: 'Submit an uploaded version for review (starts its release pipeline)', middleware: [requirePermission('version.submit')],
+        request: { params: VersionParams }, responses: { 200: json(VersionDetailSchema, 'Submitted'), ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId, miniProgramId, versionId } = c.req.valid('param');
+        await ensureVersion(workspaceId, miniProgramId, versionId);
+        await temporal.workflow.getHandle(miniProgramWorkflowId(miniProgramId)).executeUpdate(submitUpdate, {
+          args: [{ versionId, actorId: c.get('user')!.id }], updateId: updateId(c, 'submit'),
+        });
+        return c.json(await detail(c, workspaceId, miniProgramId, versionId), 200);
+      },
+    )
+    .openapi(commandRoute('approve', 'version.approve', 'Approve a version in review (not your own submission)', CommentBody), releaseCommand('approve') as never)
+    .openapi(commandRoute('reject', 'version.reject', 'Reject a version in review, with a comment', RejectBody), releaseCommand('reject') as never)
+    .openapi(commandRoute('withdraw', 'version.withdraw', 'Withdraw a submission that is not released yet', CommentBody), releaseCommand('withdraw') as never)
+    .openapi(commandRoute('release', 'version.release', 'Release an approved version: it becomes the live one', CommentBody), releaseCommand('release') as never);
+}

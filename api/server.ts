@@ -1,0 +1,24 @@
+import { serve } from '@hono/node-server';
+import { fileURLToPath } from 'node:url';
+import { createSequelize, migrate } from '../db/index.js';
+import { loadConfig } from '../lib/config.js';
+import { PackageStore } from '../lib/storage.js';
+import { connectClient } from '../temporal/client.js';
+import { createApp } from './app.js';
+import { ChangeHub } from './events.js';
+
+/** Entry point of the api process: the HTTP API, the console's static files and SSE. */
+const config = loadConfig();
+await migrate(config.databaseUrl);
+const sequelize = createSequelize(config.databaseUrl, { pool: 20 });
+const temporal = await connectClient(config.temporal.address ?? `127.0.0.1:${config.temporal.port}`, config.temporal.namespace);
+const hub = new ChangeHub(config.databaseUrl);
+await hub.start();
+const { app } = createApp({ config, sequelize, temporal, store: new PackageStore(config.dataDir), hub, webRoot: fileURLToPath(new URL('../web/build', import.meta.url)) });
+const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => console.error(`[api] listening on http://${config.host}:${info.port}`));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    server.close();
+    void Promise.allSettled([hub.close(), sequelize.close(), temporal.connection.close()]).then(() => process.exit(0));
+  });
+}

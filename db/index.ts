@@ -1,0 +1,81 @@
+import { Sequelize, QueryTypes } from 'sequelize';
+import pg from 'pg';
+import { Umzug, SequelizeStorage } from 'umzug';
+import { fileURLToPath } from 'node:url';
+import * as m0001 from './migrations/0001-foundation.js';
+
+export { QueryTypes };
+
+/** Migrations in order. Listed by hand so a bundled or compiled build finds them too. */
+const migrations = [{ name: '0001-foundation', ...m0001 }];
+
+export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));
+
+export function createSequelize(databaseUrl: string, opts: { pool?: number } = {}): Sequelize {
+  return new Sequelize(databaseUrl, {
+    dialect: 'postgres',
+    dialectModule: pg,
+    logging: false,
+    pool: { max: opts.pool ?? 10, min: 0, idle: 10_000 },
+  });
+}
+
+/** Creates the database named in the URL when it is missing (local use and tests). */
+export async function ensureDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const dbName = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!/^[a-zA-Z0-9_]+$/.test(dbName)) throw new Error(`DATABASE_URL: unsupported database name ${JSON.stringify(dbName)}`);
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [dbName]);
+    if (!rowCount) await client.query(`CREATE DATABASE "${dbName}"`);
+  } catch (err) {
+    // Two processes creating the same database at once: the loser sees 42P04 (duplicate_database).
+    if ((err as { code?: string }).code !== '42P04') throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+export async function dropDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const dbName = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+export function createMigrator(sequelize: Sequelize) {
+  return new Umzug({
+    migrations,
+    context: sequelize,
+    storage: new SequelizeStorage({ sequelize, tableName: 'schema_migrations' }),
+    logger: undefined,
+  });
+}
+
+/** Creates the database when missing and applies pending migrations; returns their names. */
+export async function migrate(databaseUrl: string): Promise<string[]> {
+  await ensureDatabase(databaseUrl);
+  // A pool of one, so the advisory lock and the migrations share a connection: one migrator at a
+  // time across processes (api and worker may start at once).
+  const sequelize = createSequelize(databaseUrl, { pool: 1 });
+  try {
+    await sequelize.query('SELECT pg_advisory_lock(727001)');
+    try {
+      const done = await createMigrator(sequelize).up();
+      return done.map((m) => m.name);
+    } finally {
+      await sequelize.query('SELECT pg_advisory_unlock(727001)');
+    }
+  } finally {
+    await sequelize.close();
+  }
+}

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import path from 'node:path';
+
+const MiB = 1024 * 1024;
+
+const durationMs = (def: number) => z.coerce.number().int().min(0).default(def);
+
+/** Every setting mpdp reads from the environment, with the defaults for one-machine local use. */
+const schema = z.object({
+  MPDP_MODE: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  PUBLIC_URL: z.url().optional(),
+  DATA_DIR: z.string().min(1).default('data'),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').default('postgres://postgres@127.0.0.1:5432/mpdp'),
+  TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('mpdp'),
+  TEMPORAL_CLI: z.string().optional(),
+  TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
+  TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').default('smtp://127.0.0.1:1025'),
+  MAIL_FROM: z.string().min(3).default('mpdp <no-reply@mpdp.local>'),
+  MAX_PACKAGE_BYTES: z.coerce.number().int().min(1024).default(16 * MiB),
+  SESSION_TTL_HOURS: z.coerce.number().int().min(1).default(24 * 7),
+  REVIEW_REMINDER_MS: durationMs(24 * 3600_000),
+  DEMO_DATA: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+  DEMO_PASSWORD: z.string().min(8).optional(),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type RawEnv = z.input<typeof schema>;
+
+export interface Config {
+  readonly mode: 'development' | 'production' | 'test';
+  readonly host: string;
+  readonly port: number;
+  readonly publicUrl: string;
+  readonly dataDir: string;
+  readonly databaseUrl: string;
+  readonly temporal: {
+    readonly address: string | undefined;
+    readonly namespace: string;
+    readonly taskQueue: string;
+    readonly cli: string | undefined;
+    readonly port: number;
+    readonly uiPort: number;
+  };
+  readonly smtpUrl: string;
+  readonly mailFrom: string;
+  readonly maxPackageBytes: number;
+  readonly sessionTtlMs: number;
+  readonly release: { readonly reviewReminderMs: number };
+  readonly demoData: boolean;
+  readonly demoPassword: string | undefined;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Parses the environment once; throws a ConfigError that names every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') picked[key] = v;
+  }
+  const parsed = schema.safeParse(picked);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(picked[String(i.path[0])])})`));
+  }
+  const e = parsed.data;
+  if (e.MPDP_MODE === 'production' && e.DEMO_DATA && !e.DEMO_PASSWORD) {
+    throw new ConfigError(['DEMO_DATA: demo data in production mode needs DEMO_PASSWORD (no default password in production)']);
+  }
+  const dataDir = path.resolve(e.DATA_DIR);
+  return Object.freeze({
+    mode: e.MPDP_MODE,
+    host: e.HOST,
+    port: e.PORT,
+    publicUrl: (e.PUBLIC_URL ?? `http://${e.HOST === '0.0.0.0' ? '127.0.0.1' : e.HOST}:${e.PORT}`).replace(/\/$/, ''),
+    dataDir,
+    databaseUrl: e.DATABASE_URL,
+    temporal: Object.freeze({
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      cli: e.TEMPORAL_CLI,
+      port: e.TEMPORAL_PORT,
+      uiPort: e.TEMPORAL_UI_PORT,
+    }),
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
+    maxPackageBytes: e.MAX_PACKAGE_BYTES,
+    sessionTtlMs: e.SESSION_TTL_HOURS * 3600_000,
+    release: Object.freeze({ reviewReminderMs: e.REVIEW_REMINDER_MS }),
+    demoData: e.DEMO_DATA,
+    demoPassword: e.DEMO_PASSWORD,
+    logLevel: e.LOG_LEVEL,
+  });
+}
+
+/** Rows for the README's settings table, kept next to the schema so they cannot drift. */
+export const settingsDoc: Record<keyof typeof schema.shape, string> = {
+  MPDP_MODE: '`development`, `production` or `test`',
+  HOST: 'address the API and console listen on',
+  PORT: 'port of the API and console',
+  PUBLIC_URL: 'URL used in mails (default `http://HOST:PORT`)',
+  DATA_DIR: 'packages, Temporal SQLite file, dev mail',
+  DATABASE_URL: 'PostgreSQL; the database is created when missing',
+  TEMPORAL_ADDRESS: 'use this Temporal server instead of starting a local one',
+  TEMPORAL_NAMESPACE: 'Temporal namespace',
+  TEMPORAL_TASK_QUEUE: 'task queue of the worker',
+  TEMPORAL_CLI: 'path of a `temporal` binary to use',
+  TEMPORAL_PORT: 'gRPC port of the local dev server',
+  TEMPORAL_UI_PORT: 'Web UI port of the local dev server',
+  SMTP_URL: 'mail server (dev: the built-in catcher)',
+  MAIL_FROM: 'sender of every mail',
+  MAX_PACKAGE_BYTES: 'largest package upload',
+  SESSION_TTL_HOURS: 'console session lifetime',
+  REVIEW_REMINDER_MS: 'reviewer reminder after a submission waits this long',
+  DEMO_DATA: 'seed the demo workspace and users',
+  DEMO_PASSWORD: 'password of the demo users (required in production)',
+  LOG_LEVEL: 'log verbosity',
+};

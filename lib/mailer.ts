@@ -1,0 +1,26 @@
+import nodemailer from 'nodemailer';
+
+export interface Mail {
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  /** Stable per logical mail, so a retried send is recognisable downstream. */
+  messageId?: string;
+}
+
+export interface Mailer {
+  send(mail: Mail): Promise<{ messageId: string }>;
+  close(): void;
+}
+
+export function createMailer(smtpUrl: string, from: string): Mailer {
+  const transport = nodemailer.createTransport(smtpUrl);
+  return {
+    async send(mail) {
+      const info = await transport.sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: mail.messageId });
+      return { messageId: info.messageId };
+    },
+    close: () => transport.close(),
+  };
+}

@@ -1,0 +1,74 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+
+/** Where a submitted version is in its pipeline. */
+export const releaseStatuses = ['validating', 'in_review', 'approved', 'rejected', 'withdrawn', 'released', 'invalid'] as const;
+export type ReleaseStatus = (typeof releaseStatuses)[number];
+export const terminalReleaseStatuses: readonly ReleaseStatus[] = ['rejected', 'withdrawn', 'released', 'invalid'];
+
+export const releaseWorkflowId = (versionId: string) => `release:${versionId}`;
+
+export interface ReleaseConfig {
+  /** Reviewers get a reminder after a submission waited this long (0 = never). */
+  reviewReminderMs: number;
+}
+
+export interface ReleaseInput {
+  versionId: string;
+  miniProgramId: string;
+  miniProgramName: string;
+  workspaceId: string;
+  version: string;
+  packageSha256: string;
+  submitterId: string;
+  parentWorkflowId: string;
+  config: ReleaseConfig;
+}
+
+export interface TimelineEntry {
+  at: string;
+  status: ReleaseStatus;
+  actorId: string | null;
+  action: string;
+  comment?: string;
+}
+
+export interface ReleaseState {
+  versionId: string;
+  miniProgramId: string;
+  workspaceId: string;
+  version: string;
+  status: ReleaseStatus;
+  submitterId: string;
+  submittedAt: string;
+  decidedBy: string | null;
+  decisionComment: string | null;
+  releasedAt: string | null;
+  /** What the pipeline is waiting for, in words, for the console. */
+  waitingFor: string;
+  timeline: TimelineEntry[];
+  /** Rises with every change; projections never move a row to a lower seq. */
+  seq: number;
+}
+
+export interface ActorInput {
+  actorId: string;
+}
+export interface DecisionInput extends ActorInput {
+  comment?: string;
+}
+
+/** Update (not signal): the reviewer needs to know at once whether the approval took. */
+export const approveUpdate = defineUpdate<ReleaseState, [DecisionInput]>('approve');
+export const rejectUpdate = defineUpdate<ReleaseState, [DecisionInput]>('reject');
+export const withdrawUpdate = defineUpdate<ReleaseState, [ActorInput]>('withdraw');
+export const releaseUpdate = defineUpdate<ReleaseState, [ActorInput]>('release');
+export const releaseStatusQuery = defineQuery<ReleaseState>('status');
+
+/** Sent by a Release to its MiniProgram whenever its status changes. */
+export interface ReleaseProgress {
+  versionId: string;
+  status: ReleaseStatus;
+  at: string;
+  seq: number;
+}
+export const releaseProgressSignal = defineSignal<[ReleaseProgress]>('releaseProgress');

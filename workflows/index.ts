@@ -1,0 +1,2 @@
+export { miniProgramEntity } from './mini-program.js';
+export { releasePipeline } from './release.js';
