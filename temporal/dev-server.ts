@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, openSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { customSearchAttributes } from '../workflows/contracts/search-attributes.js';
@@ -46,7 +46,8 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
 /** Starts `temporal server start-dev` and resolves once its gRPC port accepts connections. */
 export async function startDevServer(o: DevServerOptions): Promise<ChildProcess> {
   mkdirSync(o.dataDir, { recursive: true });
-  const child = spawn(o.binary, devServerArgs(o), { stdio: ['ignore', 'inherit', 'inherit'] });
+  const logFd = openSync(path.join(o.dataDir, 'temporal.log'), 'a');
+  const child = spawn(o.binary, devServerArgs(o), { stdio: ['ignore', logFd, logFd] });
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`temporal server exited early with code ${code}`))));
   await Promise.race([waitForPort(o.port), exited]);
   return child;

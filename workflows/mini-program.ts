@@ -5,7 +5,7 @@ import type { Activities } from '../activities/index.js';
 import { FailureType } from './contracts/errors.js';
 import {
   miniProgramStatusQuery, submitUpdate, syncUpdate, uploadVersionUpdate,
-  type MiniProgramInput, type MiniProgramState, type MiniProgramStatus, type UploadVersionInput, type VersionEntry,
+  type MiniProgramInput, type MiniProgramState, type MiniProgramStatus, type SubmitInput, type UploadVersionInput, type VersionEntry,
 } from './contracts/mini-program.js';
 import { releaseProgressSignal, releaseWorkflowId, terminalReleaseStatuses, type ReleaseProgress } from './contracts/release.js';
 import { MiniProgramIdKey, ReleaseStateKey, WorkspaceIdKey } from './contracts/search-attributes.js';
@@ -118,7 +118,17 @@ export async function miniProgramEntity(input: MiniProgramInput): Promise<void> 
 
   setHandler(
     submitUpdate,
-    (s) => mutex.run(async () => {
+    async (s) => {
+      const entry = await startRelease(s);
+      // Answer once the pipeline has written its first state, so the caller reads it back at once.
+      await condition(() => entry.seq >= 2);
+      return entry;
+    },
+    { validator: (s) => void checkSubmit(s.versionId) },
+  );
+
+  const startRelease = (s: SubmitInput) =>
+    mutex.run(async () => {
       const v = findVersion(s.versionId);
       if (v && v.status !== 'uploaded' && state.activeVersionId === v.versionId) return v; // the same submit retried
       checkSubmit(s.versionId);
@@ -142,9 +152,7 @@ export async function miniProgramEntity(input: MiniProgramInput): Promise<void> 
       });
       await project();
       return entry;
-    }),
-    { validator: (s) => void checkSubmit(s.versionId) },
-  );
+    });
 
   // Signal handlers never throw; progress is applied in order by the main loop below.
   setHandler(releaseProgressSignal, (p) => void progress.push(p));

@@ -52,7 +52,8 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
     releasedAt: null,
     waitingFor: waitingText.validating,
     timeline: [],
-    seq: 1,
+    // The upload wrote seq 1 for this version's row; the pipeline's writes start above it.
+    seq: 2,
   };
   // Every transition and its projection runs under this lock, so read-model writes keep seq order.
   const mutex = new Mutex();
@@ -142,6 +143,7 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
         actorId: input.submitterId, action: 'submitted', fromState: 'uploaded', toState: 'validating', at: state.submittedAt,
       },
     });
+    await parent.signal(releaseProgressSignal, { versionId: state.versionId, status: state.status, at: state.submittedAt, seq: state.seq });
   });
 
   let invalidReason: string | null = null;

@@ -1,4 +1,5 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { QueryTypes } from 'sequelize';
@@ -93,12 +94,25 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
     const actorId = c.get('user')!.id;
     const comment = parsed.data.comment || undefined;
     const id = updateId(c, action);
+    try {
+      await runCommand(action, handle, actorId, comment, id);
+    } catch (err) {
+      // A finished pipeline takes no more commands: answer with the state it ended in.
+      if (err instanceof WorkflowNotFoundError) {
+        const now = await ensureVersion(workspaceId, miniProgramId, versionId);
+        throw new AppError(409, 'wrong_state', `cannot ${action} a version that is ${now.status.replace('_', ' ')}`, { status: now.status });
+      }
+      throw err;
+    }
+    return c.json(await detail(c, workspaceId, miniProgramId, versionId), 200);
+  };
+
+  async function runCommand(action: 'approve' | 'reject' | 'withdraw' | 'release', handle: WorkflowHandle, actorId: string, comment: string | undefined, id: string | undefined) {
     if (action === 'approve') await handle.executeUpdate(approveUpdate, { args: [{ actorId, comment }], updateId: id });
     else if (action === 'reject') await handle.executeUpdate(rejectUpdate, { args: [{ actorId, comment }], updateId: id });
     else if (action === 'withdraw') await handle.executeUpdate(withdrawUpdate, { args: [{ actorId }], updateId: id });
     else await handle.executeUpdate(releaseUpdate, { args: [{ actorId }], updateId: id });
-    return c.json(await detail(c, workspaceId, miniProgramId, versionId), 200);
-  };
+  }
 
   return new OpenAPIHono<AppEnv>()
     .openapi(

@@ -101,8 +101,10 @@ export const up: MigrationFn<Sequelize> = async ({ context: sequelize }) => {
     );
     CREATE INDEX audit_subject_idx ON audit_log(subject_type, subject_id, at);
     CREATE INDEX audit_ws_idx ON audit_log(workspace_id, at DESC);
-    CREATE RULE audit_log_no_update AS ON UPDATE TO audit_log DO INSTEAD NOTHING;
-    CREATE RULE audit_log_no_delete AS ON DELETE TO audit_log DO INSTEAD NOTHING;
+    -- Append-only: rows are never changed or removed.
+    CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
+    CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
     CREATE TABLE mail_log (
       dedupe_key text PRIMARY KEY,
       recipient text NOT NULL,
@@ -116,5 +118,5 @@ export const up: MigrationFn<Sequelize> = async ({ context: sequelize }) => {
 };
 
 export const down: MigrationFn<Sequelize> = async ({ context: sequelize }) => {
-  await sequelize.query(`DROP TABLE IF EXISTS mail_log, audit_log, versions, mini_programs, memberships, workspaces, api_tokens, sessions, users CASCADE`);
+  await sequelize.query(`DROP TABLE IF EXISTS mail_log, audit_log, versions, mini_programs, memberships, workspaces, api_tokens, sessions, users CASCADE; DROP FUNCTION IF EXISTS audit_log_append_only`);
 };

@@ -1,0 +1,45 @@
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
+import type { Activities } from '../../activities/index.js';
+import { workflowBundle } from '../../temporal/worker.js';
+
+export const historiesDir = fileURLToPath(new URL('../../workflows/__histories__/', import.meta.url));
+
+export const uid = (prefix = '') => `${prefix}${randomBytes(6).toString('hex')}`;
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+/** A worker on its own task queue with the given (plain-function) activities, against the run's dev server. */
+export async function startTestWorker(activities: Partial<Activities>) {
+  const address = inject('temporalAddress');
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const taskQueue = uid('wf-test-');
+  const worker = await Worker.create({ connection: nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+  const running = worker.run();
+  return {
+    client,
+    taskQueue,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}
+
+/** With RECORD_HISTORIES=1, writes a workflow's history for the replay test to check from then on. */
+export async function maybeRecordHistory(client: Client, workflowId: string, name: string) {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  mkdirSync(historiesDir, { recursive: true });
+  writeFileSync(path.join(historiesDir, `${name}.json`), JSON.stringify({ workflowId, history: JSON.parse(historyToJSON(history)) }));
+}

@@ -1,0 +1,26 @@
+import { defineConfig } from 'vitest/config';
+
+const services = ['./test/setup/global.ts'];
+
+/**
+ * Test projects: unit (pure code), workflow (real dev server, plain-function activities),
+ * replay (recorded histories), integration (API + worker + Temporal + PostgreSQL + SMTP),
+ * browser (all of that + Chromium). One Temporal dev server and one database per run.
+ */
+export default defineConfig({
+  test: {
+    // The Temporal native bridge does not survive worker threads.
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+    globalSetup: services,
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['**/*.unit.test.ts'], exclude: ['node_modules/**', 'web/**'] } },
+      { extends: true, test: { name: 'workflow', include: ['test/workflow/**/*.test.ts'] } },
+      { extends: true, test: { name: 'replay', include: ['test/replay/**/*.test.ts'] } },
+      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'] } },
+      { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'] } },
+    ],
+  },
+});

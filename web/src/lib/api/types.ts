@@ -1,0 +1,35 @@
+/**
+ * The console's view of the API's shapes, derived from the server's own route definitions
+ * (type-only import: nothing from api/ ends up in the bundle).
+ */
+import type { hc, InferResponseType } from 'hono/client';
+import type { AppType } from '../../../../api/app';
+
+export type ApiClient = ReturnType<typeof hc<AppType>>;
+
+type Ws = ApiClient['workspaces'][':workspaceId'];
+type Mp = Ws['mini-programs'][':miniProgramId'];
+type Ver = Mp['versions'][':versionId'];
+
+export type Me = InferResponseType<ApiClient['me']['$get'], 200>;
+export type User = Me['user'];
+export type Workspace = Me['workspaces'][number];
+export type WorkspaceRole = Workspace['role'];
+
+export type MiniProgramPage = InferResponseType<Ws['mini-programs']['$get'], 200>;
+export type MiniProgram = MiniProgramPage['items'][number];
+export type MiniProgramStatus = MiniProgram['status'];
+export type MiniProgramDetail = InferResponseType<Mp['$get'], 200>;
+
+export type Version = MiniProgramDetail['versions'][number];
+export type VersionStatus = Version['status'];
+export type VersionAction = Version['allowedActions'][number];
+export type VersionDetail = InferResponseType<Ver['$get'], 200>;
+export type Pipeline = NonNullable<VersionDetail['pipeline']>;
+export type TimelineEntry = Pipeline['timeline'][number];
+export type AuditEntry = VersionDetail['audit'][number];
+
+/** Every error the API answers has this body. */
+export interface ApiErrorBody {
+  error: { code: string; message: string; details: Record<string, unknown>; requestId: string };
+}
