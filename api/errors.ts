@@ -33,6 +33,8 @@ export function onError(err: Error, c: Context<AppEnv>) {
   const requestId = c.get('requestId') ?? 'unknown';
   const domain = err instanceof AppError ? err : fromTemporal(err);
   if (domain) {
+    // The client may still be sending a refused body: close the connection rather than reuse it.
+    if (domain.status === 413) c.header('Connection', 'close');
     return c.json({ error: { code: domain.code, message: domain.message, details: domain.details ?? {}, requestId } }, domain.status);
   }
   if (err instanceof HTTPException) {

@@ -1,2 +1,20 @@
+import { redirect } from '@sveltejs/kit';
+import { ensureMe } from '$lib/services/auth';
+import type { LayoutLoad } from './$types';
+
+// A single-page app: the API serves index.html for every console path and the browser renders.
 export const ssr = false;
 export const prerender = false;
+export const trailingSlash = 'never';
+
+/** Everything but /login needs a session; /login with a session goes home. */
+export const load: LayoutLoad = async ({ url }) => {
+  const me = await ensureMe();
+  const onLogin = url.pathname === '/login';
+  if (!me && !onLogin) {
+    const next = url.pathname === '/' ? '' : `?next=${encodeURIComponent(url.pathname + url.search)}`;
+    redirect(307, `/login${next}`);
+  }
+  if (me && onLogin) redirect(307, '/');
+  return {};
+};
