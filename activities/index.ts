@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import type { Mailer } from '../lib/mailer.js';
 import type { PackageStore } from '../lib/storage.js';
@@ -75,6 +75,15 @@ export interface ChangeEvent {
 
 /** The channel projections announce changes on; the API fans them out as server-sent events. */
 export const changeChannel = 'mpdp_changes';
+
+/** Heartbeats when running inside an activity (and is a no-op when called directly, e.g. in tests). */
+function heartbeat(details: unknown) {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    /* not in an activity context */
+  }
+}
 
 /** Every side effect the workflows have. Built over its dependencies, wired in temporal/worker.ts. */
 export function createActivities({ sequelize, mailer, store, publicUrl }: ActivityDeps) {
@@ -170,6 +179,7 @@ export function createActivities({ sequelize, mailer, store, publicUrl }: Activi
 
     /** Re-checks the stored package: its bytes still hash to the address and its shape is valid. */
     async validateStoredPackage(input: { packageSha256: string; version: string }): Promise<{ pageCount: number }> {
+      heartbeat('reading');
       let bytes: Buffer;
       try {
         bytes = await store.get(input.packageSha256);
@@ -198,6 +208,7 @@ export function createActivities({ sequelize, mailer, store, publicUrl }: Activi
       let sent = 0;
       let skipped = 0;
       for (const r of reviewers) {
+        heartbeat(r.id);
         const outcome = await sendOnce(
           `${input.dedupeKey}:${r.id}`,
           r.email,

@@ -26,5 +26,7 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     taskQueue: o.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: createActivities(o.deps),
+    // A replacement worker picks up a dead worker's cached workflows after 3 s instead of 10 s.
+    stickyQueueScheduleToStartTimeout: '3 seconds',
   });
 }

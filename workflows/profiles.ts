@@ -1,13 +1,20 @@
 import type { ActivityOptions } from '@temporalio/workflow';
 
-/** Read-model writes and audit rows: quick, idempotent, retried until the database is back. */
+/**
+ * Read-model writes and audit rows: quick and idempotent. A short start-to-close timeout, so work
+ * held by a worker that died is retried elsewhere within seconds; retried until the database is back.
+ */
 export const projection: ActivityOptions = {
-  startToCloseTimeout: '30 seconds',
+  startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 };
 
-/** Mail and package checks: slower, idempotent by dedupe key. */
+/**
+ * Mail and package checks: slower, idempotent by dedupe key. They heartbeat, so a dead worker is
+ * noticed after the heartbeat timeout rather than the whole start-to-close timeout.
+ */
 export const external: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '5 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 };
