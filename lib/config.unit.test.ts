@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, settingsDoc } from './config.js';
+
+describe('loadConfig', () => {
+  it('has defaults for local use', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8080);
+    expect(c.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/mpdp');
+    expect(c.temporal.address).toBeUndefined();
+    expect(c.temporal.taskQueue).toBe('mpdp');
+    expect(c.publicUrl).toBe('http://127.0.0.1:8080');
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('names every bad value in one error', () => {
+    let err: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', TEMPORAL_ADDRESS: 'nohostport', MPDP_MODE: 'staging' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    for (const key of ['PORT', 'DATABASE_URL', 'TEMPORAL_ADDRESS', 'MPDP_MODE']) expect(problems).toContain(key);
+    expect(problems).toContain('"eighty"');
+  });
+
+  it('refuses demo data without a password in production', () => {
+    expect(() => loadConfig({ MPDP_MODE: 'production' })).toThrow(/DEMO_PASSWORD/);
+    expect(loadConfig({ MPDP_MODE: 'production', DEMO_DATA: 'false' }).demoData).toBe(false);
+  });
+
+  it('treats empty strings as unset and parses numbers and durations', () => {
+    const c = loadConfig({ PORT: '', REVIEW_REMINDER_MS: '250', MAX_PACKAGE_BYTES: '2048' });
+    expect(c.port).toBe(8080);
+    expect(c.release.reviewReminderMs).toBe(250);
+    expect(c.maxPackageBytes).toBe(2048);
+  });
+
+  it('documents every setting', () => {
+    expect(Object.keys(settingsDoc).length).toBeGreaterThanOrEqual(20);
+  });
+});
