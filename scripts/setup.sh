@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what mpdp needs on a fresh machine; safe to run again (does nothing twice).
-# Usage: scripts/setup.sh [--with-browser]
+# Usage: scripts/setup.sh [--for-tests]   (tests also need Chromium and docker-compose's config check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,8 +32,13 @@ if [ -z "${TEMPORAL_ADDRESS:-}" ]; then
   node --import tsx scripts/ensure-temporal.ts
 fi
 
-# 4. Chromium from Debian, for the browser tests.
-if [ "${1:-}" = "--with-browser" ] && [ ! -x /usr/bin/chromium ]; then
-  log "installing Chromium from Debian"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# 4. For tests: Chromium from Debian (browser tests) and docker-compose (checks docker-compose.yml parses).
+if [ "${1:-}" = "--for-tests" ]; then
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} from Debian"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
 fi

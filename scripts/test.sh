@@ -3,7 +3,7 @@
 # (unit, workflow, replay, integration, browser; plus type check and lint).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --with-browser
+bash scripts/setup.sh --for-tests
 mkdir -p test-artifacts
 echo "[test] building the console" >&2
 npx vite build --config web/vite.config.ts --logLevel warn
@@ -11,6 +11,8 @@ echo "[test] type check" >&2
 npx tsc --noEmit -p tsconfig.json
 echo "[test] lint" >&2
 npx eslint .
+echo "[test] docker-compose.yml parses" >&2
+if docker compose version >/dev/null 2>&1; then docker compose -f docker-compose.yml config -q; else docker-compose -f docker-compose.yml config -q; fi
 echo "[test] vitest" >&2
 set +e
 npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@"

@@ -6,7 +6,8 @@ import { defineConfig } from 'vite';
 // svelte.config.js from there, so make it web/ before the kit's plugin is loaded. This lets
 // `npx vite build --config web/vite.config.ts` run from the repository root.
 const webRoot = path.dirname(fileURLToPath(import.meta.url));
-process.chdir(webRoot);
+// (Already there inside the kit's analysis worker, where chdir is not allowed.)
+if (path.resolve(process.cwd()) !== webRoot) process.chdir(webRoot);
 const { sveltekit } = await import('@sveltejs/kit/vite');
 
 export default defineConfig({
