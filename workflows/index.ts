@@ -1,2 +1,3 @@
 export { miniProgramEntity } from './mini-program.js';
 export { releasePipeline } from './release.js';
+export { pingWorkflow } from './ping.js';

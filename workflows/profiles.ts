@@ -1,12 +1,14 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 
 /**
- * Read-model writes and audit rows: quick and idempotent. A short start-to-close timeout, so work
- * held by a worker that died is retried elsewhere within seconds; retried until the database is back.
+ * Read-model writes and audit rows: quick and idempotent, so they run as local activities in the
+ * worker that holds the workflow (no task-queue round trip: an approve answers in one workflow
+ * task). Retried until the database is back; a dead worker's attempt is redone by the next one.
  */
-export const projection: ActivityOptions = {
+export const projection: LocalActivityOptions = {
   startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+  localRetryThreshold: '10 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 };
 
 /**

@@ -1,19 +1,19 @@
 import {
-  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, getExternalWorkflowHandle, proxyActivities,
+  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, getExternalWorkflowHandle, proxyActivities, proxyLocalActivities,
   setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { FailureType } from './contracts/errors.js';
 import {
   approveUpdate, rejectUpdate, releaseProgressSignal, releaseStatusQuery, releaseUpdate, withdrawUpdate,
-  type ReleaseInput, type ReleaseState, type ReleaseStatus,
+  type ReleaseInput, type ReleaseProgress, type ReleaseState, type ReleaseStatus,
 } from './contracts/release.js';
 import { ReleaseStateKey } from './contracts/search-attributes.js';
 import { Mutex } from './lib/mutex.js';
 import { external, projection } from './profiles.js';
 
-const { projectVersionStatus, notifySubmitter } = proxyActivities<Activities>(projection);
-const { validateStoredPackage, notifyReviewers } = proxyActivities<Activities>(external);
+const { projectVersionStatus } = proxyLocalActivities<Activities>(projection);
+const { validateStoredPackage, notifyReviewers, notifySubmitter } = proxyActivities<Activities>(external);
 
 const waitingText: Record<ReleaseStatus, string> = {
   validating: 'Checking the package',
@@ -60,6 +60,13 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
   const parent = getExternalWorkflowHandle(input.parentWorkflowId);
   const link = `/w/${input.workspaceId}/mini-programs/${input.miniProgramId}/versions/${input.versionId}`;
 
+  // Signal (not update): the entity only needs to hear about it. Not awaited, so a command's answer
+  // does not wait for the delivery; every delivery is awaited before the pipeline ends.
+  const deliveries: Promise<void>[] = [];
+  function tellParent(p: ReleaseProgress) {
+    deliveries.push(parent.signal(releaseProgressSignal, p));
+  }
+
   async function transition(status: ReleaseStatus, action: string, actorId: string | null, comment?: string, extra: Partial<ReleaseState> = {}) {
     const from = state.status;
     const at = new Date().toISOString();
@@ -77,8 +84,7 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
         actorId, action, fromState: from, toState: status, comment: comment ?? null, at,
       },
     });
-    // Signal (not update): the entity only needs to hear about it, and must never block this pipeline.
-    await parent.signal(releaseProgressSignal, { versionId: state.versionId, status, at, seq: state.seq });
+    tellParent({ versionId: state.versionId, status, at, seq: state.seq });
   }
 
   const decisionValidator = (action: string) => (d: { actorId: string }) => {
@@ -143,7 +149,7 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
         actorId: input.submitterId, action: 'submitted', fromState: 'uploaded', toState: 'validating', at: state.submittedAt,
       },
     });
-    await parent.signal(releaseProgressSignal, { versionId: state.versionId, status: state.status, at: state.submittedAt, seq: state.seq });
+    tellParent({ versionId: state.versionId, status: state.status, at: state.submittedAt, seq: state.seq });
   });
 
   let invalidReason: string | null = null;
@@ -185,5 +191,6 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
 
   await condition(() => ['released', 'rejected', 'withdrawn', 'invalid'].includes(state.status));
   await condition(allHandlersFinished);
+  await Promise.all(deliveries);
   return state;
 }

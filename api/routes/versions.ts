@@ -34,14 +34,15 @@ const RejectBody = z.object({ comment: z.string().trim().min(1, 'say why it is r
 const sizeCodes = new Set(['package_entry_too_large', 'package_too_large_uncompressed', 'package_too_many_entries']);
 
 export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
-  async function detail(c: Context<AppEnv>, workspaceId: string, miniProgramId: string, versionId: string) {
+  /** The version page's data; `known` is the pipeline state a command just answered with. */
+  async function detail(c: Context<AppEnv>, workspaceId: string, miniProgramId: string, versionId: string, known?: ReleaseState) {
     const mp = await findMiniProgram(sequelize, workspaceId, miniProgramId);
     if (!mp) throw notFound('Mini program');
     const [version] = await listVersions(sequelize, { miniProgramId, versionId, role: c.get('role'), userId: c.get('user')!.id, activeVersionId: mp.active_version_id });
     if (!version) throw notFound('Version');
     let pipeline: (Omit<ReleaseState, 'timeline'> & { timeline: (ReleaseState['timeline'][number] & { actorName: string | null })[] }) | null = null;
     if (version.status !== 'uploaded') {
-      const state = await temporal.workflow.getHandle(releaseWorkflowId(versionId)).query(releaseStatusQuery);
+      const state = known ?? (await temporal.workflow.getHandle(releaseWorkflowId(versionId)).query(releaseStatusQuery));
       const names = await userNames(sequelize, [...new Set(state.timeline.map((t) => t.actorId).filter((x): x is string => !!x))]);
       pipeline = { ...state, timeline: state.timeline.map((t) => ({ ...t, actorName: t.actorId ? (names.get(t.actorId) ?? null) : null })) };
     }
@@ -94,8 +95,9 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
     const actorId = c.get('user')!.id;
     const comment = parsed.data.comment || undefined;
     const id = updateId(c, action);
+    let state: ReleaseState;
     try {
-      await runCommand(action, handle, actorId, comment, id);
+      state = await runCommand(action, handle, actorId, comment, id);
     } catch (err) {
       // A finished pipeline takes no more commands: answer with the state it ended in.
       if (err instanceof WorkflowNotFoundError) {
@@ -104,14 +106,14 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
       }
       throw err;
     }
-    return c.json(await detail(c, workspaceId, miniProgramId, versionId), 200);
+    return c.json(await detail(c, workspaceId, miniProgramId, versionId, state), 200);
   };
 
-  async function runCommand(action: 'approve' | 'reject' | 'withdraw' | 'release', handle: WorkflowHandle, actorId: string, comment: string | undefined, id: string | undefined) {
-    if (action === 'approve') await handle.executeUpdate(approveUpdate, { args: [{ actorId, comment }], updateId: id });
-    else if (action === 'reject') await handle.executeUpdate(rejectUpdate, { args: [{ actorId, comment }], updateId: id });
-    else if (action === 'withdraw') await handle.executeUpdate(withdrawUpdate, { args: [{ actorId }], updateId: id });
-    else await handle.executeUpdate(releaseUpdate, { args: [{ actorId }], updateId: id });
+  function runCommand(action: 'approve' | 'reject' | 'withdraw' | 'release', handle: WorkflowHandle, actorId: string, comment: string | undefined, id: string | undefined): Promise<ReleaseState> {
+    if (action === 'approve') return handle.executeUpdate(approveUpdate, { args: [{ actorId, comment }], updateId: id });
+    if (action === 'reject') return handle.executeUpdate(rejectUpdate, { args: [{ actorId, comment }], updateId: id });
+    if (action === 'withdraw') return handle.executeUpdate(withdrawUpdate, { args: [{ actorId }], updateId: id });
+    return handle.executeUpdate(releaseUpdate, { args: [{ actorId }], updateId: id });
   }
 
   return new OpenAPIHono<AppEnv>()

