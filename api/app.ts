@@ -61,10 +61,11 @@ export function createApp(deps: ApiDeps) {
 
   if (deps.webRoot && existsSync(deps.webRoot)) {
     const root = path.relative(process.cwd(), deps.webRoot) || '.';
-    const index = readFileSync(path.join(deps.webRoot, 'index.html'), 'utf8');
+    const indexFile = path.join(deps.webRoot, 'index.html');
     app.use('/*', serveStatic({ root }));
-    // The console is a single-page app: any other non-API path gets its shell.
-    app.get('*', (c) => (c.req.path.startsWith('/api/') ? c.json({ error: { code: 'not_found', message: 'No such route', details: {}, requestId: c.get('requestId') } }, 404) : c.html(index)));
+    // The console is a single-page app: any other non-API path gets its shell (read per request,
+    // so a rebuilt console is served without a restart).
+    app.get('*', (c) => (c.req.path.startsWith('/api/') ? c.json({ error: { code: 'not_found', message: 'No such route', details: {}, requestId: c.get('requestId') } }, 404) : c.html(readFileSync(indexFile, 'utf8'))));
   }
   return { app, api };
 }

@@ -26,7 +26,7 @@ const schema = z.object({
   REVIEW_REMINDER_MS: durationMs(24 * 3600_000),
   DEMO_DATA: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
   DEMO_PASSWORD: z.string().min(8).optional(),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('warn'),
 });
 
 export type RawEnv = z.input<typeof schema>;

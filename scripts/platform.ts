@@ -54,53 +54,63 @@ function run(name: string, script: string, env: Record<string, string> = {}) {
   return proc;
 }
 
-mkdirSync(config.dataDir, { recursive: true });
-await migrate(config.databaseUrl);
-
-let temporalAddress = config.temporal.address;
-if (!temporalAddress) {
-  const binary = findOrBuildTemporal({ cli: config.temporal.cli });
-  const proc = await startDevServer({ binary, dataDir: config.dataDir, port: config.temporal.port, uiPort: config.temporal.uiPort, namespace: config.temporal.namespace });
-  children.push({ name: 'temporal', proc });
-  temporalAddress = `127.0.0.1:${config.temporal.port}`;
+try {
+  await startAll();
+} catch (err) {
+  console.error('[mpdp] could not start:', err);
+  await stop(1);
 }
 
-// A mail catcher when SMTP_URL is left at its default: every mail lands in data/mail/*.eml.
-if (!process.env.SMTP_URL) {
-  const mailDir = path.join(config.dataDir, 'mail');
-  mkdirSync(mailDir, { recursive: true });
-  let n = 0;
-  const port = Number(new URL(config.smtpUrl).port || 25);
-  await startSmtpPeer({
-    port,
-    onMessage: (m) => {
-      const file = path.join(mailDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${++n}.eml`);
-      writeFileSync(file, m.raw);
-      console.error(`[mail] to ${m.to.join(', ')}: ${m.subject}  (${path.relative(process.cwd(), file)})`);
-    },
-  });
-}
+/** Everything in order; any failure stops what already started. */
+async function startAll() {
+  mkdirSync(config.dataDir, { recursive: true });
+  await migrate(config.databaseUrl);
 
-const env = { TEMPORAL_ADDRESS: temporalAddress };
-run('worker', 'temporal/worker-main.ts', env);
-run('api', 'api/server.ts', env);
-await waitForPort(config.port, config.host === '0.0.0.0' ? '127.0.0.1' : config.host);
+  let temporalAddress = config.temporal.address;
+  if (!temporalAddress) {
+    const binary = findOrBuildTemporal({ cli: config.temporal.cli });
+    const proc = await startDevServer({ binary, dataDir: config.dataDir, port: config.temporal.port, uiPort: config.temporal.uiPort, namespace: config.temporal.namespace });
+    children.push({ name: 'temporal', proc });
+    temporalAddress = `127.0.0.1:${config.temporal.port}`;
+  }
 
-const samplePath = path.join(config.dataDir, 'sample-package.zip');
-if (!existsSync(samplePath)) writeSamplePackage(samplePath);
-const password = config.demoPassword ?? 'mpdp-demo-2026';
-if (config.demoData) {
-  const sequelize = createSequelize(config.databaseUrl, { pool: 2 });
-  const temporal = await connectClient(temporalAddress, config.temporal.namespace);
-  await seedDemo({ sequelize, temporal, taskQueue: config.temporal.taskQueue, password, reviewReminderMs: config.release.reviewReminderMs });
-  await sequelize.close();
-  await temporal.connection.close();
-}
+  // A mail catcher when SMTP_URL is left at its default: every mail lands in data/mail/*.eml.
+  if (!process.env.SMTP_URL) {
+    const mailDir = path.join(config.dataDir, 'mail');
+    mkdirSync(mailDir, { recursive: true });
+    let n = 0;
+    const port = Number(new URL(config.smtpUrl).port || 25);
+    await startSmtpPeer({
+      port,
+      onMessage: (m) => {
+        const file = path.join(mailDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${++n}.eml`);
+        writeFileSync(file, m.raw);
+        console.error(`[mail] to ${m.to.join(', ')}: ${m.subject}  (${path.relative(process.cwd(), file)})`);
+      },
+    });
+  }
 
-const line = '─'.repeat(64);
-console.log(`\n${line}\n  mpdp is running\n\n  Console       ${config.publicUrl}\n  API docs      ${config.publicUrl}/api/docs\n  Temporal UI   ${config.temporal.address ? '(external Temporal)' : `http://127.0.0.1:${config.temporal.uiPort}`}\n  Mail          ${process.env.SMTP_URL ? config.smtpUrl : `${path.join(config.dataDir, 'mail')}/*.eml`}`);
-if (config.demoData) {
-  console.log(`\n  Demo logins (password: ${password})`);
-  for (const u of demoUsers) console.log(`    ${u.role.padEnd(10)} ${u.email}`);
+  const env = { TEMPORAL_ADDRESS: temporalAddress };
+  run('worker', 'temporal/worker-main.ts', env);
+  run('api', 'api/server.ts', env);
+  await waitForPort(config.port, config.host === '0.0.0.0' ? '127.0.0.1' : config.host);
+
+  const samplePath = path.join(config.dataDir, 'sample-package.zip');
+  if (!existsSync(samplePath)) writeSamplePackage(samplePath);
+  const password = config.demoPassword ?? 'mpdp-demo-2026';
+  if (config.demoData) {
+    const sequelize = createSequelize(config.databaseUrl, { pool: 2 });
+    const temporal = await connectClient(temporalAddress, config.temporal.namespace);
+    await seedDemo({ sequelize, temporal, taskQueue: config.temporal.taskQueue, password, reviewReminderMs: config.release.reviewReminderMs });
+    await sequelize.close();
+    await temporal.connection.close();
+  }
+
+  const line = '─'.repeat(64);
+  console.log(`\n${line}\n  mpdp is running\n\n  Console       ${config.publicUrl}\n  API docs      ${config.publicUrl}/api/docs\n  Temporal UI   ${config.temporal.address ? '(external Temporal)' : `http://127.0.0.1:${config.temporal.uiPort}`}\n  Mail          ${process.env.SMTP_URL ? config.smtpUrl : `${path.join(config.dataDir, 'mail')}/*.eml`}`);
+  if (config.demoData) {
+    console.log(`\n  Demo logins (password: ${password})`);
+    for (const u of demoUsers) console.log(`    ${u.role.padEnd(10)} ${u.email}`);
+  }
+  console.log(`\n  Sample package ${config.publicUrl}/api/v1/sample-package\n  Stop with Ctrl-C; data stays in ${config.dataDir}\n${line}\n`);
 }
-console.log(`\n  Sample package ${config.publicUrl}/api/v1/sample-package\n  Stop with Ctrl-C; data stays in ${config.dataDir}\n${line}\n`);

@@ -1,4 +1,4 @@
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { migrate, createSequelize } from '../db/index.js';
 import { loadConfig } from '../lib/config.js';
 import { createMailer } from '../lib/mailer.js';
@@ -7,6 +7,7 @@ import { createWorker } from './worker.js';
 
 /** Entry point of the worker process: all activities, all workflows, one task queue. */
 const config = loadConfig();
+Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : config.logLevel === 'info' ? 'INFO' : 'WARN') });
 const address = config.temporal.address ?? `127.0.0.1:${config.temporal.port}`;
 await migrate(config.databaseUrl);
 const sequelize = createSequelize(config.databaseUrl);

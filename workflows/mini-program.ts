@@ -1,5 +1,5 @@
 import {
-  ApplicationFailure, ParentClosePolicy, allHandlersFinished, condition, continueAsNew, proxyLocalActivities, setHandler, startChild, workflowInfo,
+  ApplicationFailure, ParentClosePolicy, allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, startChild, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { FailureType } from './contracts/errors.js';
@@ -13,7 +13,7 @@ import { Mutex } from './lib/mutex.js';
 import { projection } from './profiles.js';
 import { releasePipeline } from './release.js';
 
-const { projectMiniProgram, projectNewVersion, projectVersionStatus } = proxyLocalActivities<Activities>(projection);
+const { projectMiniProgram, projectNewVersion, projectVersionStatus } = proxyActivities<Activities>(projection);
 
 function statusOf(s: MiniProgramState): MiniProgramStatus {
   if (s.liveVersionId) return 'released';

@@ -1,13 +1,13 @@
-import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
 
 /**
- * Read-model writes and audit rows: quick and idempotent, so they run as local activities in the
- * worker that holds the workflow (no task-queue round trip: an approve answers in one workflow
- * task). Retried until the database is back; a dead worker's attempt is redone by the next one.
+ * Read-model writes and audit rows: quick and idempotent. Ordinary (not local) activities, so a
+ * workflow task that schedules one completes at once and a command's answer never waits for the
+ * database. A short start-to-close timeout, so a dead worker's attempt is redone within seconds;
+ * retried until the database is back.
  */
-export const projection: LocalActivityOptions = {
+export const projection: ActivityOptions = {
   startToCloseTimeout: '10 seconds',
-  localRetryThreshold: '10 seconds',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 };
 

@@ -1,29 +1,22 @@
 import {
-  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, getExternalWorkflowHandle, proxyActivities, proxyLocalActivities,
+  ActivityFailure, ApplicationFailure, allHandlersFinished, condition, getExternalWorkflowHandle, proxyActivities,
   setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import type { Activities, VersionStatusProjection } from '../activities/index.js';
 import { FailureType } from './contracts/errors.js';
 import {
   approveUpdate, rejectUpdate, releaseProgressSignal, releaseStatusQuery, releaseUpdate, withdrawUpdate,
-  type ReleaseInput, type ReleaseProgress, type ReleaseState, type ReleaseStatus,
+  releaseWaitingText as waitingText, type ReleaseInput, type ReleaseState, type ReleaseStatus,
 } from './contracts/release.js';
 import { ReleaseStateKey } from './contracts/search-attributes.js';
-import { Mutex } from './lib/mutex.js';
 import { external, projection } from './profiles.js';
 
-const { projectVersionStatus } = proxyLocalActivities<Activities>(projection);
+const { projectVersionStatus } = proxyActivities<Activities>(projection);
 const { validateStoredPackage, notifyReviewers, notifySubmitter } = proxyActivities<Activities>(external);
 
-const waitingText: Record<ReleaseStatus, string> = {
-  validating: 'Checking the package',
-  in_review: 'Waiting for a reviewer to approve or reject (any Reviewer or Admin other than the submitter)',
-  approved: 'Approved: waiting for a Developer or Admin to release it',
-  rejected: 'Rejected: fix it, upload a new version and submit that',
-  withdrawn: 'Withdrawn: nothing more will happen',
-  released: 'Released: this version is live',
-  invalid: 'The package failed validation: upload a corrected package',
-};
+
+const terminal: readonly ReleaseStatus[] = ['released', 'rejected', 'withdrawn', 'invalid'];
+const withdrawable: readonly ReleaseStatus[] = ['validating', 'in_review', 'approved'];
 
 function wrongState(state: ReleaseState, action: string): ApplicationFailure {
   return ApplicationFailure.create({
@@ -37,6 +30,10 @@ function wrongState(state: ReleaseState, action: string): ApplicationFailure {
 /**
  * Release: one submitted version's pipeline — validate the package, ask for review, wait for a
  * decision, then release on command. Id: release:<versionId>.
+ *
+ * Commands change the state at once and answer with it; the read model follows through an
+ * ordered projection queue drained by one loop, so an answer never waits for a database write
+ * and writes land in seq order.
  */
 export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState> {
   const state: ReleaseState = {
@@ -55,28 +52,21 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
     // The upload wrote seq 1 for this version's row; the pipeline's writes start above it.
     seq: 2,
   };
-  // Every transition and its projection runs under this lock, so read-model writes keep seq order.
-  const mutex = new Mutex();
   const parent = getExternalWorkflowHandle(input.parentWorkflowId);
   const link = `/w/${input.workspaceId}/mini-programs/${input.miniProgramId}/versions/${input.versionId}`;
+  const pending: VersionStatusProjection[] = [];
 
-  // Signal (not update): the entity only needs to hear about it. Not awaited, so a command's answer
-  // does not wait for the delivery; every delivery is awaited before the pipeline ends.
-  const deliveries: Promise<void>[] = [];
-  function tellParent(p: ReleaseProgress) {
-    deliveries.push(parent.signal(releaseProgressSignal, p));
-  }
-
-  async function transition(status: ReleaseStatus, action: string, actorId: string | null, comment?: string, extra: Partial<ReleaseState> = {}) {
-    const from = state.status;
+  /** Records a transition in the state, the timeline and the projection queue (synchronously). */
+  function transition(status: ReleaseStatus, action: string, actorId: string | null, comment?: string, extra: Partial<ReleaseState> = {}) {
+    const from = state.timeline.length ? state.status : 'uploaded';
     const at = new Date().toISOString();
     Object.assign(state, extra);
+    if (state.timeline.length) state.seq += 1;
     state.status = status;
-    state.seq += 1;
     state.waitingFor = waitingText[status];
     state.timeline.push({ at, status, actorId, action, ...(comment ? { comment } : {}) });
     upsertSearchAttributes([{ key: ReleaseStateKey, value: status }]);
-    await projectVersionStatus({
+    pending.push({
       versionId: state.versionId, miniProgramId: state.miniProgramId, workspaceId: state.workspaceId, status, at, seq: state.seq,
       submittedBy: state.submitterId, submittedAt: state.submittedAt, decidedBy: state.decidedBy, decisionComment: state.decisionComment, releasedAt: state.releasedAt,
       audit: {
@@ -84,8 +74,32 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
         actorId, action, fromState: from, toState: status, comment: comment ?? null, at,
       },
     });
-    tellParent({ versionId: state.versionId, status, at, seq: state.seq });
   }
+
+  // The projector: one write at a time, in order; then the entity hears of it. A signal (not an
+  // update), because the entity only needs to know and must never hold this pipeline up.
+  let projecting = false;
+  async function drain() {
+    if (projecting) return;
+    projecting = true;
+    try {
+      while (pending.length) {
+        const p = pending[0]!;
+        await projectVersionStatus(p);
+        pending.shift();
+        await parent.signal(releaseProgressSignal, { versionId: p.versionId, status: p.status as ReleaseStatus, at: p.at, seq: p.seq });
+      }
+    } finally {
+      projecting = false;
+    }
+  }
+  const projector = (async () => {
+    for (;;) {
+      await condition(() => pending.length > 0 || (terminal.includes(state.status) && !projecting));
+      if (!pending.length) return;
+      await drain();
+    }
+  })();
 
   const decisionValidator = (action: string) => (d: { actorId: string }) => {
     if (state.status !== 'in_review') throw wrongState(state, action);
@@ -95,62 +109,55 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
   };
 
   setHandler(releaseStatusQuery, () => state);
+  // Update handlers are synchronous: validated, applied, answered in one workflow task.
   setHandler(
     approveUpdate,
-    (d) => mutex.run(async () => {
-      if (state.status !== 'in_review') throw wrongState(state, 'approve');
-      await transition('approved', 'approved', d.actorId, d.comment, { decidedBy: d.actorId, decisionComment: d.comment ?? null });
+    (d) => {
+      decisionValidator('approve')(d);
+      transition('approved', 'approved', d.actorId, d.comment, { decidedBy: d.actorId, decisionComment: d.comment ?? null });
       return state;
-    }),
+    },
     { validator: decisionValidator('approve') },
   );
+  const rejectValidator = (d: { actorId: string; comment?: string }) => {
+    decisionValidator('reject')(d);
+    if (!d.comment?.trim()) throw ApplicationFailure.create({ type: 'comment_required', message: 'a rejection needs a comment', nonRetryable: true });
+  };
   setHandler(
     rejectUpdate,
-    (d) => mutex.run(async () => {
-      if (state.status !== 'in_review') throw wrongState(state, 'reject');
-      await transition('rejected', 'rejected', d.actorId, d.comment, { decidedBy: d.actorId, decisionComment: d.comment ?? null });
+    (d) => {
+      rejectValidator(d);
+      transition('rejected', 'rejected', d.actorId, d.comment, { decidedBy: d.actorId, decisionComment: d.comment ?? null });
       return state;
-    }),
-    {
-      validator: (d) => {
-        decisionValidator('reject')(d);
-        if (!d.comment?.trim()) throw ApplicationFailure.create({ type: 'comment_required', message: 'a rejection needs a comment', nonRetryable: true });
-      },
     },
+    { validator: rejectValidator },
   );
-  const withdrawable: ReleaseStatus[] = ['validating', 'in_review', 'approved'];
+  const withdrawValidator = (_d: { actorId: string }) => {
+    if (!withdrawable.includes(state.status)) throw wrongState(state, 'withdraw');
+  };
   setHandler(
     withdrawUpdate,
-    (d) => mutex.run(async () => {
-      if (!withdrawable.includes(state.status)) throw wrongState(state, 'withdraw');
-      await transition('withdrawn', 'withdrawn', d.actorId);
+    (d) => {
+      withdrawValidator(d);
+      transition('withdrawn', 'withdrawn', d.actorId);
       return state;
-    }),
-    { validator: (_d) => { if (!withdrawable.includes(state.status)) throw wrongState(state, 'withdraw'); } },
+    },
+    { validator: withdrawValidator },
   );
+  const releaseValidator = (_d: { actorId: string }) => {
+    if (state.status !== 'approved') throw wrongState(state, 'release');
+  };
   setHandler(
     releaseUpdate,
-    (d) => mutex.run(async () => {
-      if (state.status !== 'approved') throw wrongState(state, 'release');
-      await transition('released', 'released', d.actorId, undefined, { releasedAt: new Date().toISOString() });
+    (d) => {
+      releaseValidator(d);
+      transition('released', 'released', d.actorId, undefined, { releasedAt: new Date().toISOString() });
       return state;
-    }),
-    { validator: (_d) => { if (state.status !== 'approved') throw wrongState(state, 'release'); } },
+    },
+    { validator: releaseValidator },
   );
 
-  upsertSearchAttributes([{ key: ReleaseStateKey, value: state.status }]);
-  await mutex.run(async () => {
-    state.timeline.push({ at: state.submittedAt, status: 'validating', actorId: input.submitterId, action: 'submitted' });
-    await projectVersionStatus({
-      versionId: state.versionId, miniProgramId: state.miniProgramId, workspaceId: state.workspaceId, status: 'validating', at: state.submittedAt, seq: state.seq,
-      submittedBy: state.submitterId, submittedAt: state.submittedAt,
-      audit: {
-        dedupeKey: `${workflowInfo().workflowId}:${state.seq}`, workspaceId: state.workspaceId, subjectType: 'version', subjectId: state.versionId,
-        actorId: input.submitterId, action: 'submitted', fromState: 'uploaded', toState: 'validating', at: state.submittedAt,
-      },
-    });
-    tellParent({ versionId: state.versionId, status: state.status, at: state.submittedAt, seq: state.seq });
-  });
+  transition('validating', 'submitted', input.submitterId);
 
   let invalidReason: string | null = null;
   try {
@@ -161,11 +168,11 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
     else throw err;
   }
 
-  await mutex.run(async () => {
-    if (state.status !== 'validating') return; // withdrawn while validating
-    if (invalidReason) await transition('invalid', 'validation_failed', null, invalidReason);
-    else await transition('in_review', 'review_requested', null);
-  });
+  if (state.status === 'validating') {
+    // (Not withdrawn while the package was being checked.)
+    if (invalidReason) transition('invalid', 'validation_failed', null, invalidReason);
+    else transition('in_review', 'review_requested', null);
+  }
 
   if (state.status === 'in_review') {
     await notifyReviewers({
@@ -184,13 +191,13 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
     if (decided === 'approved' || decided === 'rejected') {
       await notifySubmitter({
         dedupeKey: `${workflowInfo().workflowId}:decision`, submitterId: input.submitterId, miniProgramName: input.miniProgramName,
-        version: input.version, outcome: state.status, comment: state.decisionComment, link,
+        version: input.version, outcome: decided, comment: state.decisionComment, link,
       });
     }
   }
 
-  await condition(() => ['released', 'rejected', 'withdrawn', 'invalid'].includes(state.status));
+  await condition(() => terminal.includes(state.status));
   await condition(allHandlersFinished);
-  await Promise.all(deliveries);
+  await projector;
   return state;
 }

@@ -10,11 +10,13 @@ import { checkPackage, PackageError } from '../../lib/package-check.js';
 import type { Permission } from '../../lib/permissions.js';
 import { miniProgramWorkflowId, submitUpdate, uploadVersionUpdate } from '../../workflows/contracts/mini-program.js';
 import {
-  approveUpdate, rejectUpdate, releaseStatusQuery, releaseUpdate, releaseWorkflowId, withdrawUpdate, type ReleaseState,
+  approveUpdate, rejectUpdate, releaseStatusQuery, releaseStatuses, releaseUpdate, releaseWaitingText, releaseWorkflowId, withdrawUpdate,
+  type ReleaseState, type ReleaseStatus,
 } from '../../workflows/contracts/release.js';
 import type { ApiDeps, AppEnv } from '../deps.js';
 import { requirePermission } from '../middleware.js';
 import { findMiniProgram, listVersions, userNames } from '../queries.js';
+import { allowedVersionActions } from '../../lib/actions.js';
 import { AuditSchema, MiniProgramParams, VersionDetailSchema, VersionParams, VersionSchema, errorResponses, json } from '../schemas.js';
 
 const semver = z.string().trim().regex(/^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, 'must be a semantic version such as 1.2.0');
@@ -40,9 +42,21 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
     if (!mp) throw notFound('Mini program');
     const [version] = await listVersions(sequelize, { miniProgramId, versionId, role: c.get('role'), userId: c.get('user')!.id, activeVersionId: mp.active_version_id });
     if (!version) throw notFound('Version');
+    if (known && known.seq > 0) {
+      // A command's answer is the workflow's own state; the read model catches up a moment later.
+      const names = await userNames(sequelize, known.decidedBy ? [known.decidedBy] : []);
+      version.status = known.status;
+      version.decidedBy = known.decidedBy ? { id: known.decidedBy, name: names.get(known.decidedBy) ?? 'unknown' } : version.decidedBy;
+      version.decisionComment = known.decisionComment ?? version.decisionComment;
+      version.releasedAt = known.releasedAt ?? version.releasedAt;
+      version.allowedActions = allowedVersionActions({
+        role: c.get('role'), userId: c.get('user')!.id, status: known.status, submittedBy: known.submitterId,
+        laneBusy: !['released', 'rejected', 'withdrawn', 'invalid'].includes(known.status),
+      });
+    }
     let pipeline: (Omit<ReleaseState, 'timeline'> & { timeline: (ReleaseState['timeline'][number] & { actorName: string | null })[] }) | null = null;
     if (version.status !== 'uploaded') {
-      const state = known ?? (await temporal.workflow.getHandle(releaseWorkflowId(versionId)).query(releaseStatusQuery));
+      const state = known ?? (await queryPipeline(versionId));
       const names = await userNames(sequelize, [...new Set(state.timeline.map((t) => t.actorId).filter((x): x is string => !!x))]);
       pipeline = { ...state, timeline: state.timeline.map((t) => ({ ...t, actorName: t.actorId ? (names.get(t.actorId) ?? null) : null })) };
     }
@@ -59,6 +73,35 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
         toState: a.to_state, comment: a.comment, at: new Date(a.at).toISOString(),
       })),
     };
+  }
+
+  /**
+   * The live pipeline from its workflow. Should the workflow not answer (history gone past
+   * retention, a worker that cannot replay it), the version page still renders from the read
+   * model, with the timeline taken from the audit trail.
+   */
+  async function queryPipeline(versionId: string): Promise<ReleaseState> {
+    try {
+      return await temporal.workflow.getHandle(releaseWorkflowId(versionId)).query(releaseStatusQuery);
+    } catch (err) {
+      console.error(`[api] release ${versionId} did not answer its query; falling back to the read model`, (err as Error).message);
+      const [row] = await sequelize.query<{ status: string; mini_program_id: string; workspace_id: string; version: string; submitted_by: string | null; submitted_at: Date | null; decided_by: string | null; decision_comment: string | null; released_at: Date | null; seq: number }>(
+        'SELECT status, mini_program_id, workspace_id, version, submitted_by, submitted_at, decided_by, decision_comment, released_at, seq FROM versions WHERE id = :versionId',
+        { replacements: { versionId }, type: QueryTypes.SELECT },
+      );
+      const rows = await sequelize.query<{ actor_id: string | null; action: string; to_state: string | null; comment: string | null; at: Date }>(
+        `SELECT actor_id, action, to_state, comment, at FROM audit_log WHERE subject_type = 'version' AND subject_id = :versionId AND action <> 'uploaded' ORDER BY at, id`,
+        { replacements: { versionId }, type: QueryTypes.SELECT },
+      );
+      const status = (releaseStatuses as readonly string[]).includes(row!.status) ? (row!.status as ReleaseStatus) : 'released';
+      return {
+        versionId, miniProgramId: row!.mini_program_id, workspaceId: row!.workspace_id, version: row!.version, status,
+        submitterId: row!.submitted_by ?? '', submittedAt: (row!.submitted_at ?? new Date(0)).toISOString(), decidedBy: row!.decided_by,
+        decisionComment: row!.decision_comment, releasedAt: row!.released_at?.toISOString() ?? null,
+        waitingFor: row!.status === 'superseded' ? 'Superseded by a newer release' : releaseWaitingText[status], seq: 0,
+        timeline: rows.map((r) => ({ at: new Date(r.at).toISOString(), status: ((releaseStatuses as readonly string[]).includes(r.to_state ?? '') ? r.to_state : status) as ReleaseStatus, actorId: r.actor_id, action: r.action, ...(r.comment ? { comment: r.comment } : {}) })),
+      };
+    }
   }
 
   /** Idempotency-Key becomes the update id, so a retried command returns the first answer. */

@@ -41,16 +41,17 @@ describe('durability', () => {
 
     const reviewMails = stack.mails.filter((m) => m.subject.includes('Review requested') && m.subject.includes('Durable Mall'));
     expect(reviewMails.map((m) => m.to[0]).sort()).toEqual([stack.users.admin.email, stack.users.reviewer.email].sort());
-    const rows = await stack.sequelize.query<{ action: string; n: string }>(
-      `SELECT action, count(*) AS n FROM audit_log WHERE subject_id = :id GROUP BY action ORDER BY action`,
-      { replacements: { id: up.body.id }, type: QueryTypes.SELECT },
-    );
-    expect(rows.map((r) => [r.action, Number(r.n)])).toEqual([['approved', 1], ['released', 1], ['review_requested', 1], ['submitted', 1], ['uploaded', 1]]);
     // The entity hears of the release from its child; after a worker death that takes a few seconds.
     const list = await eventually(async () => {
       const l = await dev.get(`/api/v1/workspaces/${stack.workspaceId}/mini-programs?q=durable`);
       return l.body.items[0]?.status === 'released' ? l : null;
     }, { what: 'the mini program to show as released', timeoutMs: 30_000 });
     expect(list.body.items[0]).toMatchObject({ status: 'released', liveVersion: '2.0.0' });
+    // The entity hears of the release only after its row was written, so the audit trail is complete now.
+    const rows = await stack.sequelize.query<{ action: string; n: string }>(
+      `SELECT action, count(*) AS n FROM audit_log WHERE subject_id = :id GROUP BY action ORDER BY action`,
+      { replacements: { id: up.body.id }, type: QueryTypes.SELECT },
+    );
+    expect(rows.map((r) => [r.action, Number(r.n)])).toEqual([['approved', 1], ['released', 1], ['review_requested', 1], ['submitted', 1], ['uploaded', 1]]);
   });
 });

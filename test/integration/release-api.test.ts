@@ -156,7 +156,12 @@ describe('upload → review → release through HTTP', () => {
     const repeat = await rev.post(`${versionUrl}/approve`, { comment: 'LGTM' }, key);
     expect(repeat.status).toBe(200);
     expect(repeat.body.version.status).toBe('approved');
-    const approveRows = repeat.body.audit.filter((a: any) => a.action === 'approved');
+    // The audit trail is a projection: it follows the answer within moments.
+    const audited = await eventually(async () => {
+      const d = await rev.get(versionUrl);
+      return d.body.audit.some((a: any) => a.action === 'approved') ? d : null;
+    }, { what: 'the approval in the audit trail', timeoutMs: 5000 });
+    const approveRows = audited.body.audit.filter((a: any) => a.action === 'approved');
     expect(approveRows).toHaveLength(1);
     expect(approveRows[0].actor.name).toBe('Rita Reviewer');
 
@@ -164,7 +169,11 @@ describe('upload → review → release through HTTP', () => {
     expect(released.status).toBe(200);
     expect(released.body.version.status).toBe('released');
     expect(released.body.version.allowedActions).toEqual([]);
-    expect(released.body.audit.map((a: any) => a.action)).toEqual(['uploaded', 'submitted', 'review_requested', 'approved', 'released']);
+    const trail = await eventually(async () => {
+      const d = await dev.get(versionUrl);
+      return d.body.audit.length === 5 ? d.body.audit : null;
+    }, { what: 'five audit rows', timeoutMs: 5000 });
+    expect(trail.map((a: any) => a.action)).toEqual(['uploaded', 'submitted', 'review_requested', 'approved', 'released']);
     const list = await eventually(async () => {
       const l = await dev.get(`/api/v1/workspaces/${stack.workspaceId}/mini-programs?q=harbour`);
       return l.body.items[0]?.liveVersion === '1.0.0' ? l : null;

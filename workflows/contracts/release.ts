@@ -5,6 +5,17 @@ export const releaseStatuses = ['validating', 'in_review', 'approved', 'rejected
 export type ReleaseStatus = (typeof releaseStatuses)[number];
 export const terminalReleaseStatuses: readonly ReleaseStatus[] = ['rejected', 'withdrawn', 'released', 'invalid'];
 
+/** What a pipeline in each status waits for, in words, for the console. */
+export const releaseWaitingText: Record<ReleaseStatus, string> = {
+  validating: 'Checking the package',
+  in_review: 'Waiting for a reviewer to approve or reject (any Reviewer or Admin other than the submitter)',
+  approved: 'Approved: waiting for a Developer or Admin to release it',
+  rejected: 'Rejected: fix it, upload a new version and submit that',
+  withdrawn: 'Withdrawn: nothing more will happen',
+  released: 'Released: this version is live',
+  invalid: 'The package failed validation: upload a corrected package',
+};
+
 export const releaseWorkflowId = (versionId: string) => `release:${versionId}`;
 
 export interface ReleaseConfig {

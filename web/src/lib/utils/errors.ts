@@ -48,9 +48,10 @@ export const isUnauthenticated = (err: unknown) => err instanceof ApiError && er
 
 /**
  * The one error handler: an expired session goes back to sign-in; anything else is shown as a
- * toast with the server's message (and its request id, for support). Returns the message.
+ * toast with the server's message (and its request id, for support) unless the caller shows it
+ * in place. Returns the message.
  */
-export function handleError(err: unknown, title?: string): string {
+export function handleError(err: unknown, title?: string, opts: { toast?: boolean } = {}): string {
   const message = errorMessage(err);
   if (isUnauthenticated(err) && session.me) {
     session.clear();
@@ -61,6 +62,7 @@ export function handleError(err: unknown, title?: string): string {
   }
   const requestId = err instanceof ApiError && err.requestId ? `Request ${err.requestId}` : undefined;
   if (!(err instanceof ApiError)) console.error(err);
-  toasts.error(message, requestId, title);
+  // Pages that show the message in place (e.g. a failed first load) skip the toast.
+  if (opts.toast !== false) toasts.error(message, requestId, title);
   return message;
 }

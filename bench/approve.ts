@@ -1,0 +1,74 @@
+import { pingUpdate, pingWorkflowId } from '../workflows/contracts/ping.js';
+import { releaseUpdate, releaseWorkflowId } from '../workflows/contracts/release.js';
+import { buildPackage, minimalPackageFiles } from '../test/fixtures/packages.js';
+import { fmt, percentile, session, startPlatform } from './harness.js';
+
+/**
+ * Approve round trip (HTTP → Update → answer with the new state) against a bare Update on an
+ * empty workflow, both measured here; then projection lag (release Update answered → the list
+ * endpoint shows the new live version).
+ */
+const N = Number(process.env.BENCH_N ?? 150);
+const p = await startPlatform();
+try {
+  const dev = await session(p.baseUrl, 'developer@bench.test');
+  const rev = await session(p.baseUrl, 'reviewer@bench.test');
+  const ws = `/api/v1/workspaces/${p.workspaceId}`;
+  const pkg = buildPackage(minimalPackageFiles());
+
+  console.error(`[bench] preparing ${N} versions in review…`);
+  const versions: { mp: string; id: string; name: string }[] = [];
+  for (let i = 0; i < N; i++) {
+    const name = `Bench ${i}`;
+    const mp = await dev.post(`${ws}/mini-programs`, { name });
+    const v = await dev.upload(`${ws}/mini-programs/${mp.id}/versions`, pkg, '1.0.0');
+    await dev.post(`${ws}/mini-programs/${mp.id}/versions/${v.id}/submit`);
+    versions.push({ mp: mp.id, id: v.id, name });
+  }
+  for (const v of versions) {
+    for (;;) {
+      const d = await dev.get(`${ws}/mini-programs/${v.mp}/versions/${v.id}`);
+      if (d.version.status === 'in_review') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  // Baseline: a bare Update on an empty workflow, same client machine, same server.
+  const ping = await p.temporal.workflow.start('pingWorkflow', { workflowId: pingWorkflowId(`bench-${Date.now()}`), taskQueue: 'bench', args: [600_000] });
+  for (let i = 0; i < 30; i++) await ping.executeUpdate(pingUpdate, { args: [i] });
+  const bare: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t = performance.now();
+    await ping.executeUpdate(pingUpdate, { args: [i] });
+    bare.push(performance.now() - t);
+  }
+
+  const approve: number[] = [];
+  for (const v of versions) {
+    const t = performance.now();
+    const d = await rev.post(`${ws}/mini-programs/${v.mp}/versions/${v.id}/approve`, { comment: 'ok' });
+    approve.push(performance.now() - t);
+    if (d.version.status !== 'approved') throw new Error(`unexpected status ${d.version.status}`);
+  }
+
+  // Projection lag: the release Update answers, then the list shows the live version.
+  const lag: number[] = [];
+  for (const v of versions) {
+    await p.temporal.workflow.getHandle(releaseWorkflowId(v.id)).executeUpdate(releaseUpdate, { args: [{ actorId: 'usr_b_dev' }] });
+    const t = performance.now();
+    for (;;) {
+      const list = await dev.get(`${ws}/mini-programs?q=${encodeURIComponent(`${v.name}`)}&limit=50`);
+      if (list.items.find((i: any) => i.id === v.mp)?.liveVersion === '1.0.0') break;
+    }
+    lag.push(performance.now() - t);
+  }
+  await ping.terminate('bench done');
+
+  const med = (a: number[]) => percentile(a, 50);
+  console.log(`approve round trip (n=${N}):   median ${fmt(med(approve))}   p99 ${fmt(percentile(approve, 99))}`);
+  console.log(`bare Update baseline (n=${N}): median ${fmt(med(bare))}   p99 ${fmt(percentile(bare, 99))}`);
+  console.log(`median ratio approve/bare: ${(med(approve) / med(bare)).toFixed(2)}  (target <= 1.5)`);
+  console.log(`projection lag, release → list shows it (n=${N}): median ${fmt(med(lag))}   p99 ${fmt(percentile(lag, 99))}  (target p99 < 250 ms)`);
+} finally {
+  await p.stop();
+}
