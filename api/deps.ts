@@ -29,7 +29,7 @@ export interface AppEnv {
     requestId: string;
     user: AuthedUser | null;
     /** How the request authenticated: a console session (needs CSRF) or a bearer token. */
-    authKind: 'session' | 'token' | null;
+    authKind: 'session' | 'token' | 'invalid_token' | null;
     sessionHash: string | null;
     csrfToken: string | null;
     /** The caller's role in the :workspaceId of the path, when there is one. */

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { randomUUID } from 'node:crypto';
@@ -48,7 +48,12 @@ export function authenticate(sequelize: Sequelize): MiddlewareHandler<AppEnv> {
          WHERE t.token_hash = :hash AND t.revoked_at IS NULL`,
         { replacements: { hash: sha256(bearer), ws }, type: QueryTypes.SELECT },
       );
-      if (!row) throw new AppError(401, 'invalid_token', 'The API token is unknown or revoked');
+      if (!row) {
+        // Refused by the routes that need a user, not here: public routes still answer.
+        c.set('authKind', 'invalid_token');
+        return next();
+      }
+      await sequelize.query('UPDATE api_tokens SET last_used_at = now() WHERE token_hash = :hash AND (last_used_at IS NULL OR last_used_at < now() - interval \'1 minute\')', { replacements: { hash: sha256(bearer) } });
       c.set('user', { id: row.id, email: row.email, name: row.name, isOperator: row.is_operator });
       c.set('role', row.role);
       c.set('authKind', 'token');
@@ -81,8 +86,13 @@ export const csrf: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
+function refuseAnonymous(c: Context<AppEnv>): never {
+  if (c.get('authKind') === 'invalid_token') throw new AppError(401, 'invalid_token', 'The API token is unknown or revoked');
+  throw unauthenticated();
+}
+
 export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (!c.get('user')) throw unauthenticated();
+  if (!c.get('user')) refuseAnonymous(c);
   await next();
 };
 
@@ -92,7 +102,7 @@ export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
  */
 export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (!c.get('user')) throw unauthenticated();
+    if (!c.get('user')) refuseAnonymous(c);
     const role = c.get('role');
     if (!role) throw notFound('Workspace');
     if (!can(role, permission)) throw forbidden(`Your role (${role}) does not allow ${permission}`);

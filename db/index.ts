@@ -3,11 +3,15 @@ import pg from 'pg';
 import { Umzug, SequelizeStorage } from 'umzug';
 import { fileURLToPath } from 'node:url';
 import * as m0001 from './migrations/0001-foundation.js';
+import * as m0002 from './migrations/0002-user-last-workspace.js';
 
 export { QueryTypes };
 
 /** Migrations in order. Listed by hand so a bundled or compiled build finds them too. */
-const migrations = [{ name: '0001-foundation', ...m0001 }];
+const migrations = [
+  { name: '0001-foundation', ...m0001 },
+  { name: '0002-user-last-workspace', ...m0002 },
+];
 
 export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));
 

@@ -7,6 +7,7 @@ export class User extends Model<InferAttributes<User>, InferCreationAttributes<U
   declare name: string;
   declare passwordHash: string;
   declare isOperator: CreationOptional<boolean>;
+  declare lastWorkspaceId: CreationOptional<string | null>;
   declare createdAt: CreationOptional<Date>;
 }
 
@@ -107,7 +108,7 @@ const base = { underscored: true, timestamps: false } as const;
 
 /** Binds the models to a connection. The one owner of the schema that api/ and activities/ share. */
 export function initModels(sequelize: Sequelize) {
-  User.init({ id: { ...str, primaryKey: true }, email: str, name: str, passwordHash: str, isOperator: { type: DataTypes.BOOLEAN, defaultValue: false }, createdAt: { ...date, defaultValue: DataTypes.NOW } }, { sequelize, tableName: 'users', ...base });
+  User.init({ id: { ...str, primaryKey: true }, email: str, name: str, passwordHash: str, isOperator: { type: DataTypes.BOOLEAN, defaultValue: false }, lastWorkspaceId: optStr, createdAt: { ...date, defaultValue: DataTypes.NOW } }, { sequelize, tableName: 'users', ...base });
   Session.init({ idHash: { ...str, primaryKey: true }, userId: str, csrfToken: str, lastWorkspaceId: optStr, userAgent: optStr, createdAt: { ...date, defaultValue: DataTypes.NOW }, expiresAt: date }, { sequelize, tableName: 'sessions', ...base });
   ApiToken.init({ id: { ...str, primaryKey: true }, userId: str, name: str, tokenHash: str, lastUsedAt: optDate, createdAt: { ...date, defaultValue: DataTypes.NOW }, revokedAt: optDate }, { sequelize, tableName: 'api_tokens', ...base });
   Workspace.init({ id: { ...str, primaryKey: true }, name: str, code: str, type: { ...str, defaultValue: 'merchant' }, createdAt: { ...date, defaultValue: DataTypes.NOW } }, { sequelize, tableName: 'workspaces', ...base });

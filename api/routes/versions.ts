@@ -17,7 +17,7 @@ import type { ApiDeps, AppEnv } from '../deps.js';
 import { requirePermission } from '../middleware.js';
 import { findMiniProgram, listVersions, userNames } from '../queries.js';
 import { allowedVersionActions } from '../../lib/actions.js';
-import { AuditSchema, MiniProgramParams, VersionDetailSchema, VersionParams, VersionSchema, errorResponses, json } from '../schemas.js';
+import { AuditSchema, ErrorSchema, MiniProgramParams, VersionDetailSchema, VersionParams, VersionSchema, errorResponses, json } from '../schemas.js';
 
 const semver = z.string().trim().regex(/^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, 'must be a semantic version such as 1.2.0');
 
@@ -169,7 +169,7 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
           bodyLimit({ maxSize: config.maxPackageBytes + 64 * 1024, onError: () => { throw new AppError(413, 'package_too_large', `The upload is larger than the limit of ${config.maxPackageBytes} bytes`, { limit: config.maxPackageBytes }); } }),
         ],
         request: { params: MiniProgramParams, body: { content: { 'multipart/form-data': { schema: UploadForm } }, required: true } },
-        responses: { 201: json(VersionSchema, 'Uploaded'), 413: errorResponses[400], ...errorResponses },
+        responses: { 201: json(VersionSchema, 'Uploaded'), ...errorResponses, 413: { description: 'The package or its inflated contents are too large', content: { 'application/json': { schema: ErrorSchema } } } },
       }),
       async (c) => {
         const { workspaceId, miniProgramId } = c.req.valid('param');

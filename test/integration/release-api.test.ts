@@ -225,3 +225,25 @@ describe('upload → review → release through HTTP', () => {
     expect(await page.text()).toContain('openapi.json');
   });
 });
+
+describe('personal access tokens', () => {
+  it('work as bearer tokens, are listed without their secret, and stop working once revoked', async () => {
+    const created = await dev.post('/api/v1/me/tokens', { name: 'laptop CLI' });
+    expect(created.status).toBe(201);
+    const token = created.body.token as string;
+    const bearer = { authorization: `Bearer ${token}` };
+    const whoami = await fetch(`${stack.baseUrl}/api/v1/me`, { headers: bearer });
+    expect((await whoami.json()).user.email).toBe(stack.users.developer.email);
+    const [{ token_hash }] = await stack.sequelize.query<{ token_hash: string }>('SELECT token_hash FROM api_tokens WHERE id = :id', { replacements: { id: created.body.id }, type: QueryTypes.SELECT });
+    expect(token_hash).not.toContain(token);
+    const list = await dev.get('/api/v1/me/tokens');
+    expect(JSON.stringify(list.body)).not.toContain(token);
+    expect(list.body.items[0]).toMatchObject({ id: created.body.id, name: 'laptop CLI', revokedAt: null });
+    expect((await dev.request('DELETE', `/api/v1/me/tokens/${created.body.id}`)).status).toBe(204);
+    const after = await fetch(`${stack.baseUrl}/api/v1/me`, { headers: bearer });
+    expect(after.status).toBe(401);
+    expect((await after.json()).error.code).toBe('invalid_token');
+    // A bad token does not break public routes.
+    expect((await fetch(`${stack.baseUrl}/api/v1/health`, { headers: bearer })).status).toBe(200);
+  });
+});
