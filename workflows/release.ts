@@ -6,7 +6,7 @@ import type { Activities, VersionStatusProjection } from '../activities/index.js
 import { FailureType } from './contracts/errors.js';
 import {
   approveUpdate, rejectUpdate, releaseProgressSignal, releaseStatusQuery, releaseUpdate, withdrawUpdate,
-  releaseWaitingText as waitingText, type ReleaseInput, type ReleaseState, type ReleaseStatus,
+  releaseWaitingText as waitingText, type ActorInput, type ReleaseInput, type ReleaseState, type ReleaseStatus,
 } from './contracts/release.js';
 import { ReleaseStateKey } from './contracts/search-attributes.js';
 import { external, projection } from './profiles.js';
@@ -101,7 +101,14 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
     }
   })();
 
-  const decisionValidator = (action: string) => (d: { actorId: string }) => {
+  /** A command naming another workspace or mini program is told the version does not exist. */
+  const checkScope = (d: ActorInput) => {
+    if ((d.workspaceId && d.workspaceId !== state.workspaceId) || (d.miniProgramId && d.miniProgramId !== state.miniProgramId)) {
+      throw ApplicationFailure.create({ type: FailureType.notFound, message: 'version not found', nonRetryable: true });
+    }
+  };
+  const decisionValidator = (action: string) => (d: ActorInput) => {
+    checkScope(d);
     if (state.status !== 'in_review') throw wrongState(state, action);
     if (d.actorId === state.submitterId) {
       throw ApplicationFailure.create({ type: FailureType.forbiddenActor, message: `you submitted this version, so another reviewer must ${action} it`, nonRetryable: true });
@@ -132,7 +139,8 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
     },
     { validator: rejectValidator },
   );
-  const withdrawValidator = (_d: { actorId: string }) => {
+  const withdrawValidator = (d: ActorInput) => {
+    checkScope(d);
     if (!withdrawable.includes(state.status)) throw wrongState(state, 'withdraw');
   };
   setHandler(
@@ -144,7 +152,8 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
     },
     { validator: withdrawValidator },
   );
-  const releaseValidator = (_d: { actorId: string }) => {
+  const releaseValidator = (d: ActorInput) => {
+    checkScope(d);
     if (state.status !== 'approved') throw wrongState(state, 'release');
   };
   setHandler(

@@ -114,7 +114,7 @@ export function miniProgramRoutes({ sequelize, temporal, config }: ApiDeps) {
         const row = await findMiniProgram(sequelize, workspaceId, miniProgramId);
         if (!row) throw notFound('Mini program');
         const user = c.get('user')!;
-        const versions = await listVersions(sequelize, { miniProgramId, role: c.get('role'), userId: user.id, activeVersionId: row.active_version_id });
+        const versions = await listVersions(sequelize, { workspaceId, miniProgramId, role: c.get('role'), userId: user.id });
         return c.json({ miniProgram: miniProgramOut(row), versions, permissions: permissionsOf(c.get('role')) }, 200);
       },
     )

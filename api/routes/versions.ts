@@ -10,8 +10,8 @@ import { checkPackage, PackageError } from '../../lib/package-check.js';
 import type { Permission } from '../../lib/permissions.js';
 import { miniProgramWorkflowId, submitUpdate, uploadVersionUpdate } from '../../workflows/contracts/mini-program.js';
 import {
-  approveUpdate, rejectUpdate, releaseStatusQuery, releaseStatuses, releaseUpdate, releaseWaitingText, releaseWorkflowId, withdrawUpdate,
-  type ReleaseState, type ReleaseStatus,
+  approveUpdate, rejectUpdate, releaseStatusQuery, releaseStatuses, releaseUpdate, releaseWaitingText, releaseWorkflowId, terminalReleaseStatuses, withdrawUpdate,
+  type DecisionInput, type ReleaseState, type ReleaseStatus,
 } from '../../workflows/contracts/release.js';
 import type { ApiDeps, AppEnv } from '../deps.js';
 import { requirePermission } from '../middleware.js';
@@ -36,38 +36,42 @@ const RejectBody = z.object({ comment: z.string().trim().min(1, 'say why it is r
 const sizeCodes = new Set(['package_entry_too_large', 'package_too_large_uncompressed', 'package_too_many_entries']);
 
 export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
-  /** The version page's data; `known` is the pipeline state a command just answered with. */
+  /**
+   * The version page's data. `known` is the pipeline state a command just answered with: the
+   * workflow's own word, overlaid on the read model (which catches up a moment later). The
+   * queries run side by side.
+   */
   async function detail(c: Context<AppEnv>, workspaceId: string, miniProgramId: string, versionId: string, known?: ReleaseState) {
-    const mp = await findMiniProgram(sequelize, workspaceId, miniProgramId);
-    if (!mp) throw notFound('Mini program');
-    const [version] = await listVersions(sequelize, { miniProgramId, versionId, role: c.get('role'), userId: c.get('user')!.id, activeVersionId: mp.active_version_id });
+    const role = c.get('role');
+    const userId = c.get('user')!.id;
+    const actorIds = (s: ReleaseState) => [...new Set([...s.timeline.map((t) => t.actorId), s.decidedBy].filter((x): x is string => !!x))];
+    const [versions, audit, knownNames] = await Promise.all([
+      listVersions(sequelize, { workspaceId, miniProgramId, versionId, role, userId }),
+      sequelize.query<{ id: string; actor_id: string | null; actor_name: string | null; action: string; from_state: string | null; to_state: string | null; comment: string | null; at: Date }>(
+        `SELECT a.id::text AS id, a.actor_id, u.name AS actor_name, a.action, a.from_state, a.to_state, a.comment, a.at
+         FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id WHERE a.subject_type = 'version' AND a.subject_id = :versionId AND a.workspace_id = :workspaceId ORDER BY a.at, a.id`,
+        { replacements: { versionId, workspaceId }, type: QueryTypes.SELECT },
+      ),
+      known ? userNames(sequelize, actorIds(known)) : Promise.resolve(null),
+    ]);
+    const version = versions[0];
     if (!version) throw notFound('Version');
-    if (known && known.seq > 0) {
-      // A command's answer is the workflow's own state; the read model catches up a moment later.
-      const names = await userNames(sequelize, known.decidedBy ? [known.decidedBy] : []);
+    let state: ReleaseState | null = known ?? null;
+    if (!state && version.status !== 'uploaded') state = await queryPipeline(versionId);
+    const names = knownNames ?? (state ? await userNames(sequelize, actorIds(state)) : new Map<string, string>());
+    if (known) {
       version.status = known.status;
-      version.decidedBy = known.decidedBy ? { id: known.decidedBy, name: names.get(known.decidedBy) ?? 'unknown' } : version.decidedBy;
+      if (known.decidedBy) version.decidedBy = { id: known.decidedBy, name: names.get(known.decidedBy) ?? 'unknown' };
       version.decisionComment = known.decisionComment ?? version.decisionComment;
       version.releasedAt = known.releasedAt ?? version.releasedAt;
-      version.allowedActions = allowedVersionActions({
-        role: c.get('role'), userId: c.get('user')!.id, status: known.status, submittedBy: known.submitterId,
-        laneBusy: !['released', 'rejected', 'withdrawn', 'invalid'].includes(known.status),
-      });
+      version.allowedActions = allowedVersionActions({ role, userId, status: known.status, submittedBy: known.submitterId, laneBusy: !terminalReleaseStatuses.includes(known.status) });
     }
-    let pipeline: (Omit<ReleaseState, 'timeline'> & { timeline: (ReleaseState['timeline'][number] & { actorName: string | null })[] }) | null = null;
-    if (version.status !== 'uploaded') {
-      const state = known ?? (await queryPipeline(versionId));
-      const names = await userNames(sequelize, [...new Set(state.timeline.map((t) => t.actorId).filter((x): x is string => !!x))]);
-      pipeline = { ...state, timeline: state.timeline.map((t) => ({ ...t, actorName: t.actorId ? (names.get(t.actorId) ?? null) : null })) };
-    }
-    const audit = await sequelize.query<{ id: string; actor_id: string | null; actor_name: string | null; action: string; from_state: string | null; to_state: string | null; comment: string | null; at: Date }>(
-      `SELECT a.id::text AS id, a.actor_id, u.name AS actor_name, a.action, a.from_state, a.to_state, a.comment, a.at
-       FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id WHERE a.subject_type = 'version' AND a.subject_id = :versionId ORDER BY a.at, a.id`,
-      { replacements: { versionId }, type: QueryTypes.SELECT },
-    );
     return {
       version,
-      pipeline: pipeline && { status: pipeline.status, waitingFor: pipeline.waitingFor, submittedAt: pipeline.submittedAt, timeline: pipeline.timeline },
+      pipeline: state && {
+        status: state.status, waitingFor: state.waitingFor, submittedAt: state.submittedAt,
+        timeline: state.timeline.map((t) => ({ ...t, actorName: t.actorId ? (names.get(t.actorId) ?? null) : null })),
+      },
       audit: audit.map((a) => ({
         id: a.id, actor: a.actor_id ? { id: a.actor_id, name: a.actor_name ?? 'unknown' } : null, action: a.action, fromState: a.from_state,
         toState: a.to_state, comment: a.comment, at: new Date(a.at).toISOString(),
@@ -129,20 +133,18 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
 
   const releaseCommand = (action: 'approve' | 'reject' | 'withdraw' | 'release') => async (c: Context<AppEnv>) => {
     const { workspaceId, miniProgramId, versionId } = c.req.param() as { workspaceId: string; miniProgramId: string; versionId: string };
-    const row = await ensureVersion(workspaceId, miniProgramId, versionId);
-    if (row.status === 'uploaded') throw new AppError(409, 'wrong_state', `cannot ${action} a version that has not been submitted`, { status: row.status });
     const body = (await c.req.json().catch(() => ({}))) as { comment?: string };
     const parsed = (action === 'reject' ? RejectBody : CommentBody).safeParse(body ?? {});
     if (!parsed.success) throw new AppError(400, 'validation_failed', parsed.error.issues[0]?.message ?? 'invalid body', { fields: z.flattenError(parsed.error).fieldErrors });
     const handle = temporal.workflow.getHandle(releaseWorkflowId(versionId));
-    const actorId = c.get('user')!.id;
-    const comment = parsed.data.comment || undefined;
-    const id = updateId(c, action);
+    // The workflow checks the version belongs to this workspace and mini program (else not_found),
+    // so the command needs no read-model lookup first.
+    const input = { actorId: c.get('user')!.id, workspaceId, miniProgramId, comment: parsed.data.comment || undefined };
     let state: ReleaseState;
     try {
-      state = await runCommand(action, handle, actorId, comment, id);
+      state = await runCommand(action, handle, input, updateId(c, action));
     } catch (err) {
-      // A finished pipeline takes no more commands: answer with the state it ended in.
+      // No pipeline (never submitted) or a finished one: answer with the state the read model has.
       if (err instanceof WorkflowNotFoundError) {
         const now = await ensureVersion(workspaceId, miniProgramId, versionId);
         throw new AppError(409, 'wrong_state', `cannot ${action} a version that is ${now.status.replace('_', ' ')}`, { status: now.status });
@@ -152,11 +154,11 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
     return c.json(await detail(c, workspaceId, miniProgramId, versionId, state), 200);
   };
 
-  function runCommand(action: 'approve' | 'reject' | 'withdraw' | 'release', handle: WorkflowHandle, actorId: string, comment: string | undefined, id: string | undefined): Promise<ReleaseState> {
-    if (action === 'approve') return handle.executeUpdate(approveUpdate, { args: [{ actorId, comment }], updateId: id });
-    if (action === 'reject') return handle.executeUpdate(rejectUpdate, { args: [{ actorId, comment }], updateId: id });
-    if (action === 'withdraw') return handle.executeUpdate(withdrawUpdate, { args: [{ actorId }], updateId: id });
-    return handle.executeUpdate(releaseUpdate, { args: [{ actorId }], updateId: id });
+  function runCommand(action: 'approve' | 'reject' | 'withdraw' | 'release', handle: WorkflowHandle, input: DecisionInput, id: string | undefined): Promise<ReleaseState> {
+    if (action === 'approve') return handle.executeUpdate(approveUpdate, { args: [input], updateId: id });
+    if (action === 'reject') return handle.executeUpdate(rejectUpdate, { args: [input], updateId: id });
+    if (action === 'withdraw') return handle.executeUpdate(withdrawUpdate, { args: [input], updateId: id });
+    return handle.executeUpdate(releaseUpdate, { args: [input], updateId: id });
   }
 
   return new OpenAPIHono<AppEnv>()
@@ -199,7 +201,7 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
           args: [{ versionId, version: form.version, packageSha256: summary.sha256, packageSize: summary.size, pageCount, notes: form.notes, actorId: user.id }],
           updateId: key ? `${user.id}:upload:${key.slice(0, 200)}` : undefined,
         });
-        const [version] = await listVersions(sequelize, { miniProgramId, versionId, role: c.get('role'), userId: user.id, activeVersionId: mp.active_version_id });
+        const [version] = await listVersions(sequelize, { workspaceId, miniProgramId, versionId, role: c.get('role'), userId: user.id });
         return c.json(version!, 201);
       },
     )

@@ -8,6 +8,7 @@ import {
 } from '../fixtures/packages.js';
 import { eventually } from '../helpers/eventually.js';
 import { startStack, type Agent, type Stack } from '../helpers/stack.js';
+import { seedUsers } from '../../db/seed.js';
 
 let stack: Stack;
 let dev: Agent;
@@ -145,6 +146,15 @@ describe('upload → review → release through HTTP', () => {
     expect(tooEarly.body.error.details).toEqual({ status: 'in_review' });
     const noComment = await rev.post(`${versionUrl}/reject`, {});
     expect(noComment.status).toBe(400);
+  });
+
+  it('answers 404 to a command addressed through another workspace, even one the caller belongs to', async () => {
+    await seedUsers(stack.sequelize, { workspaceId: `${stack.workspaceId}_other`, workspaceName: 'Other', code: `${stack.workspaceId}_O`.toUpperCase(), users: [{ ...stack.users.reviewer, role: 'reviewer' }], password: 'unused password' });
+    const foreignPath = versionUrl.replace(`/workspaces/${stack.workspaceId}/`, `/workspaces/${stack.workspaceId}_other/`);
+    const res = await rev.post(`${foreignPath}/approve`);
+    expect(res.status).toBe(404);
+    expect((await rev.get(foreignPath)).status).toBe(404);
+    expect((await rev.get(versionUrl)).body.version.status).toBe('in_review');
   });
 
   it('approves (idempotently with the same key) and releases; the list shows it live at once', async () => {

@@ -63,6 +63,9 @@ export interface ReleaseState {
 
 export interface ActorInput {
   actorId: string;
+  /** When given, the command is refused (not_found) unless the version is in this workspace and mini program. */
+  workspaceId?: string;
+  miniProgramId?: string;
 }
 export interface DecisionInput extends ActorInput {
   comment?: string;
