@@ -3,6 +3,7 @@ import type { TestProject } from 'vitest/node';
 import { randomBytes } from 'node:crypto';
 import { dropDatabase, migrate } from '../../db/index.js';
 import { findOrBuildTemporal } from '../../temporal/binary.js';
+import { dynamicConfigArgs, lowLatencyDynamicConfig } from '../../temporal/dev-server.js';
 import { customSearchAttributes } from '../../workflows/contracts/search-attributes.js';
 
 declare module 'vitest' {
@@ -19,7 +20,10 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const binary = findOrBuildTemporal({ cli: process.env.TEMPORAL_CLI });
   const env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: binary }, searchAttributes: customSearchAttributes, ip: '127.0.0.1', ui: false, log: { format: 'pretty', level: 'warn' } },
+    server: {
+      executable: { type: 'existing-path', path: binary }, searchAttributes: customSearchAttributes, ip: '127.0.0.1', ui: false,
+      log: { format: 'pretty', level: 'warn' }, extraArgs: dynamicConfigArgs(lowLatencyDynamicConfig),
+    },
   });
   const base = process.env.TEST_DATABASE_BASE ?? 'postgres://postgres@127.0.0.1:5432';
   const databaseUrl = `${base}/mpdp_test_${randomBytes(4).toString('hex')}`;
