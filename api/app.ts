@@ -46,7 +46,7 @@ export function createApp(deps: ApiDeps) {
 
   const app = new OpenAPIHono<AppEnv>();
   app.use('*', requestId);
-  app.use('/api/*', authenticate(deps.sequelize));
+  app.use('/api/*', authenticate(deps.sequelize, deps.pool));
   app.use('/api/*', csrf);
   app.onError(onError);
   app.route('/api/v1', api);

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type pg from 'pg';
 import type { Sequelize } from 'sequelize';
 import type { Config } from '../lib/config.js';
 import type { PackageStore } from '../lib/storage.js';
@@ -9,6 +10,8 @@ import type { ChangeHub } from './events.js';
 export interface ApiDeps {
   config: Config;
   sequelize: Sequelize;
+  /** A plain pg pool for the per-request session lookup. */
+  pool: pg.Pool;
   temporal: Client;
   store: PackageStore;
   hub: ChangeHub;

@@ -1,4 +1,5 @@
 import { serve } from '@hono/node-server';
+import pg from 'pg';
 import { fileURLToPath } from 'node:url';
 import { createSequelize, migrate } from '../db/index.js';
 import { loadConfig } from '../lib/config.js';
@@ -11,14 +12,15 @@ import { ChangeHub } from './events.js';
 const config = loadConfig();
 await migrate(config.databaseUrl);
 const sequelize = createSequelize(config.databaseUrl, { pool: 20 });
+const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
 const temporal = await connectClient(config.temporal.address ?? `127.0.0.1:${config.temporal.port}`, config.temporal.namespace);
 const hub = new ChangeHub(config.databaseUrl);
 await hub.start();
-const { app } = createApp({ config, sequelize, temporal, store: new PackageStore(config.dataDir), hub, webRoot: fileURLToPath(new URL('../web/build', import.meta.url)) });
+const { app } = createApp({ config, sequelize, pool, temporal, store: new PackageStore(config.dataDir), hub, webRoot: fileURLToPath(new URL('../web/build', import.meta.url)) });
 const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => console.error(`[api] listening on http://${config.host}:${info.port}`));
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     server.close();
-    void Promise.allSettled([hub.close(), sequelize.close(), temporal.connection.close()]).then(() => process.exit(0));
+    void Promise.allSettled([hub.close(), sequelize.close(), pool.end(), temporal.connection.close()]).then(() => process.exit(0));
   });
 }

@@ -19,7 +19,7 @@ try {
   console.error(`[bench] preparing ${N} versions in review…`);
   const versions: { mp: string; id: string; name: string }[] = [];
   for (let i = 0; i < N; i++) {
-    const name = `Bench ${i}`;
+    const name = `Bench ${String(i).padStart(4, "0")}`;
     const mp = await dev.post(`${ws}/mini-programs`, { name });
     const v = await dev.upload(`${ws}/mini-programs/${mp.id}/versions`, pkg, '1.0.0');
     await dev.post(`${ws}/mini-programs/${mp.id}/versions/${v.id}/submit`);

@@ -8,8 +8,20 @@ import { rssMiB, startPlatform } from './harness.js';
 const total = Number(process.env.BENCH_RELEASES ?? 1000);
 const lanes = 10;
 const p = await startPlatform();
-const until = async (f: () => Promise<boolean>) => {
-  while (!(await f())) await new Promise((r) => setTimeout(r, 5));
+const until = async (f: () => Promise<boolean>, workflowId: string) => {
+  for (;;) {
+    try {
+      if (await f()) return;
+    } catch (err) {
+      // Say which workflow did not answer, and why, before giving up.
+      const handle = p.temporal.workflow.getHandle(workflowId);
+      const d = await handle.describe();
+      const failures = ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowTaskFailedEventAttributes).map((e) => e.workflowTaskFailedEventAttributes?.failure?.message);
+      console.error(`[bench] ${workflowId} (${d.status.name}, ${d.historyLength} events) did not answer: ${(err as Error).message}; failed tasks: ${JSON.stringify(failures.slice(0, 3))}`);
+      throw err;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
 };
 try {
   const { sha256, size } = await new PackageStore(p.dataDir).put(buildPackage(minimalPackageFiles()));
@@ -27,11 +39,11 @@ try {
       await mp.executeUpdate(uploadVersionUpdate, { args: [{ versionId, version: `1.${i}.0`, packageSha256: sha256, packageSize: size, pageCount: 1, notes: '', actorId: 'usr_b_dev' }] });
       await mp.executeUpdate(submitUpdate, { args: [{ versionId, actorId: 'usr_b_dev' }] });
       const release = p.temporal.workflow.getHandle(releaseWorkflowId(versionId));
-      await until(async () => (await release.query(releaseStatusQuery)).status === 'in_review');
+      await until(async () => (await release.query(releaseStatusQuery)).status === 'in_review', release.workflowId);
       await release.executeUpdate(approveUpdate, { args: [{ actorId: 'usr_b_rev' }] });
       await release.executeUpdate(releaseUpdate, { args: [{ actorId: 'usr_b_dev' }] });
       await release.result();
-      await until(async () => (await mp.query(miniProgramStatusQuery)).activeVersionId === null);
+      await until(async () => (await mp.query(miniProgramStatusQuery)).activeVersionId === null, mp.workflowId);
       done++;
     }
   }

@@ -116,17 +116,6 @@ export async function miniProgramEntity(input: MiniProgramInput): Promise<void> 
     return v;
   };
 
-  setHandler(
-    submitUpdate,
-    async (s) => {
-      const entry = await startRelease(s);
-      // Answer once the pipeline has written its first state, so the caller reads it back at once.
-      await condition(() => entry.seq >= 2);
-      return entry;
-    },
-    { validator: (s) => void checkSubmit(s.versionId) },
-  );
-
   const startRelease = (s: SubmitInput) =>
     mutex.run(async () => {
       const v = findVersion(s.versionId);
@@ -153,6 +142,18 @@ export async function miniProgramEntity(input: MiniProgramInput): Promise<void> 
       await project();
       return entry;
     });
+
+  // Registered after startRelease: a submit buffered for a fresh run is handled at registration.
+  setHandler(
+    submitUpdate,
+    async (s) => {
+      const entry = await startRelease(s);
+      // Answer once the pipeline has written its first state, so the caller reads it back at once.
+      await condition(() => entry.seq >= 2);
+      return entry;
+    },
+    { validator: (s) => void checkSubmit(s.versionId) },
+  );
 
   // Signal handlers never throw; progress is applied in order by the main loop below.
   setHandler(releaseProgressSignal, (p) => void progress.push(p));
@@ -194,16 +195,16 @@ export async function miniProgramEntity(input: MiniProgramInput): Promise<void> 
     }
   });
 
+  // Continue as new once the history grows long, but only between commands: an update handler
+  // may be waiting for progress (submit waits for the pipeline's first write), so progress keeps
+  // being applied while handlers finish, never blocked behind them.
+  const readyForNewRun = () => workflowInfo().continueAsNewSuggested && allHandlersFinished() && progress.length === 0;
   for (;;) {
-    await condition(() => progress.length > 0 || workflowInfo().continueAsNewSuggested);
+    await condition(() => progress.length > 0 || readyForNewRun());
     while (progress.length) {
       const p = progress.shift() as ReleaseProgress;
       await mutex.run(() => applyProgress(p));
     }
-    if (workflowInfo().continueAsNewSuggested) {
-      // Let in-flight updates finish so none is lost, then carry the state into a fresh history.
-      await condition(allHandlersFinished);
-      if (progress.length === 0) await continueAsNew<typeof miniProgramEntity>({ ...input, state });
-    }
+    if (readyForNewRun()) await continueAsNew<typeof miniProgramEntity>({ ...input, state });
   }
 }

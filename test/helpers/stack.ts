@@ -1,5 +1,6 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { spawn, type ChildProcess } from 'node:child_process';
+import pg from 'pg';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,6 +100,7 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
   };
   const config = loadConfig(env);
   const sequelize = createSequelize(config.databaseUrl, { pool: 10 });
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 5 });
   const temporal = await connectClient(config.temporal.address!, config.temporal.namespace);
   const hub = new ChangeHub(config.databaseUrl);
   await hub.start();
@@ -130,7 +132,7 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
   await worker.start();
 
   const webRoot = o.web ? fileURLToPath(new URL('../../web/build', import.meta.url)) : undefined;
-  const { app } = createApp({ config, sequelize, temporal, store: new PackageStore(dataDir), hub, webRoot });
+  const { app } = createApp({ config, sequelize, pool, temporal, store: new PackageStore(dataDir), hub, webRoot });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
   });
@@ -166,6 +168,7 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
       await new Promise((r) => server.close(r));
       await hub.close();
       await sequelize.close();
+      await pool.end();
       await temporal.connection.close();
       await smtp.close();
       rmSync(dataDir, { recursive: true, force: true });
