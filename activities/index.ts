@@ -1,6 +1,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import type { Mailer } from '../lib/mailer.js';
+import { createAccountActivities } from './accounts.js';
+import { createOutbox, renderMail } from './mail.js';
+import { createMemberActivities } from './members.js';
 import type { PackageStore } from '../lib/storage.js';
 import { checkPackage, PackageError } from '../lib/package-check.js';
 import { FailureType } from '../workflows/contracts/errors.js';
@@ -17,7 +20,7 @@ export interface AuditInput {
   /** Unique per workflow step, so a retried projection writes one row. */
   dedupeKey: string;
   workspaceId: string;
-  subjectType: 'mini_program' | 'version';
+  subjectType: 'mini_program' | 'version' | 'workspace' | 'member' | 'invitation' | 'application' | 'tester' | 'user';
   subjectId: string;
   actorId: string | null;
   action: string;
@@ -86,7 +89,12 @@ function heartbeat(details: unknown) {
 }
 
 /** Every side effect the workflows have. Built over its dependencies, wired in temporal/worker.ts. */
-export function createActivities({ sequelize, mailer, store, publicUrl }: ActivityDeps) {
+export function createActivities(deps: ActivityDeps) {
+  return { ...createReleaseActivities(deps), ...createAccountActivities(deps), ...createMemberActivities(deps) };
+}
+
+/** Projections, package checks and mails of the release pipeline. */
+function createReleaseActivities({ sequelize, mailer, store, publicUrl }: ActivityDeps) {
   async function appendAudit(a: AuditInput, transaction?: unknown) {
     await sequelize.query(
       `INSERT INTO audit_log (dedupe_key, workspace_id, subject_type, subject_id, actor_id, action, from_state, to_state, comment, at)
@@ -100,21 +108,7 @@ export function createActivities({ sequelize, mailer, store, publicUrl }: Activi
     await sequelize.query('SELECT pg_notify(:channel, :payload)', { replacements: { channel: changeChannel, payload: JSON.stringify(e) }, transaction: transaction as never });
   }
 
-  /**
-   * Sends a mail once per dedupe key: the key is recorded before sending and marked sent after,
-   * so an activity retried after a successful send does not send again.
-   */
-  async function sendOnce(dedupeKey: string, to: string, subject: string, text: string): Promise<'sent' | 'skipped'> {
-    const [rows] = await sequelize.query(
-      `INSERT INTO mail_log (dedupe_key, recipient, subject) VALUES (:dedupeKey, :to, :subject)
-       ON CONFLICT (dedupe_key) DO UPDATE SET dedupe_key = EXCLUDED.dedupe_key RETURNING status`,
-      { replacements: { dedupeKey, to, subject } },
-    );
-    if ((rows as { status: string }[])[0]?.status === 'sent') return 'skipped';
-    const { messageId } = await mailer.send({ to, subject, text, messageId: `<${dedupeKey.replace(/[^a-zA-Z0-9._-]/g, '.')}@mpdp>` });
-    await sequelize.query(`UPDATE mail_log SET status = 'sent', sent_at = now(), message_id = :messageId WHERE dedupe_key = :dedupeKey`, { replacements: { dedupeKey, messageId } });
-    return 'sent';
-  }
+  const sendOnce = createOutbox(sequelize, mailer);
 
   return {
     /** Upserts the mini program row; a lower seq than the stored one changes nothing. */
@@ -204,17 +198,21 @@ export function createActivities({ sequelize, mailer, store, publicUrl }: Activi
         { replacements: input, type: QueryTypes.SELECT },
       );
       const [submitter] = await sequelize.query<{ name: string }>('SELECT name FROM users WHERE id = :submitterId', { replacements: input, type: QueryTypes.SELECT });
+      const [workspace] = await sequelize.query<{ name: string }>('SELECT name FROM workspaces WHERE id = :workspaceId', { replacements: input, type: QueryTypes.SELECT });
       const link = `${publicUrl}/w/${input.workspaceId}/mini-programs/${input.miniProgramId}/versions/${input.versionId}`;
       let sent = 0;
       let skipped = 0;
       for (const r of reviewers) {
         heartbeat(r.id);
-        const outcome = await sendOnce(
-          `${input.dedupeKey}:${r.id}`,
-          r.email,
-          `Review requested: ${input.miniProgramName} ${input.version}`,
-          `Hello ${r.name},\n\n${submitter?.name ?? 'A developer'} submitted ${input.miniProgramName} version ${input.version} for review.\n\nReview it here: ${link}\n\n— mpdp`,
-        );
+        const outcome = await sendOnce(`${input.dedupeKey}:${r.id}`, {
+          to: r.email,
+          subject: `Review requested: ${input.miniProgramName} ${input.version}`,
+          ...renderMail({
+            workspaceName: workspace?.name, greeting: `Hello ${r.name},`,
+            paragraphs: [`${submitter?.name ?? 'A developer'} submitted ${input.miniProgramName} version ${input.version} for review.`],
+            action: { label: 'Review it', url: link },
+          }),
+        });
         if (outcome === 'sent') sent++;
         else skipped++;
       }
@@ -225,12 +223,15 @@ export function createActivities({ sequelize, mailer, store, publicUrl }: Activi
     async notifySubmitter(input: { dedupeKey: string; submitterId: string; miniProgramName: string; version: string; outcome: string; comment?: string | null; link: string }): Promise<void> {
       const [user] = await sequelize.query<{ email: string; name: string }>('SELECT email, name FROM users WHERE id = :submitterId', { replacements: input, type: QueryTypes.SELECT });
       if (!user) return;
-      await sendOnce(
-        input.dedupeKey,
-        user.email,
-        `${input.miniProgramName} ${input.version} was ${input.outcome}`,
-        `Hello ${user.name},\n\n${input.miniProgramName} version ${input.version} was ${input.outcome}.${input.comment ? `\n\nComment: ${input.comment}` : ''}\n\n${publicUrl}${input.link}\n\n— mpdp`,
-      );
+      await sendOnce(input.dedupeKey, {
+        to: user.email,
+        subject: `${input.miniProgramName} ${input.version} was ${input.outcome}`,
+        ...renderMail({
+          greeting: `Hello ${user.name},`,
+          paragraphs: [`${input.miniProgramName} version ${input.version} was ${input.outcome}.`, ...(input.comment ? [`Comment: ${input.comment}`] : [])],
+          action: { label: 'Open the version', url: `${publicUrl}${input.link}` },
+        }),
+      });
     },
   };
 }

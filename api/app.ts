@@ -6,7 +6,10 @@ import { z } from 'zod';
 import type { ApiDeps, AppEnv } from './deps.js';
 import { onError } from './errors.js';
 import { authenticate, csrf, requestId } from './middleware.js';
+import { accountRoutes } from './routes/accounts.js';
 import { authRoutes } from './routes/auth.js';
+import { memberRoutes } from './routes/members.js';
+import { testerRoutes } from './routes/testers.js';
 import { eventRoutes } from './routes/events.js';
 import { miniProgramRoutes } from './routes/mini-programs.js';
 import { versionRoutes } from './routes/versions.js';
@@ -25,6 +28,9 @@ export function createApp(deps: ApiDeps) {
     },
   })
     .route('/', authRoutes(deps))
+    .route('/', accountRoutes(deps))
+    .route('/', memberRoutes(deps))
+    .route('/', testerRoutes(deps))
     .route('/', miniProgramRoutes(deps))
     .route('/', versionRoutes(deps))
     .route('/', eventRoutes(deps));

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Sequelize } from 'sequelize';
 import type { Config } from '../lib/config.js';
 import type { PackageStore } from '../lib/storage.js';
-import type { WorkspaceRole } from '../lib/permissions.js';
+import type { MiniProgramRole, WorkspaceRole } from '../lib/permissions.js';
 import type { ChangeHub } from './events.js';
 
 /** What the API is built over; created once in server.ts (or a test) and handed to createApp. */
@@ -38,5 +38,7 @@ export interface AppEnv {
     /** The caller's role in the :workspaceId of the path, when there is one. */
     role: WorkspaceRole | null;
     workspaceId: string | null;
+    /** The caller's per-mini-program role on the :miniProgramId of the path, when there is one. */
+    miniProgramRole: MiniProgramRole | null;
   };
 }

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { randomUUID } from 'node:crypto';
 import { AppError, forbidden, notFound, unauthenticated } from '../lib/errors.js';
-import { can, type Permission, type WorkspaceRole } from '../lib/permissions.js';
+import { can, principalsOf, type Permission, type WorkspaceRole } from '../lib/permissions.js';
 import type { AppEnv } from './deps.js';
 import { sha256 } from './passwords.js';
 
@@ -34,6 +34,7 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
   return async (c, next) => {
     c.set('user', null);
     c.set('role', null);
+    c.set('miniProgramRole', null);
     c.set('authKind', null);
     c.set('sessionHash', null);
     c.set('csrfToken', null);
@@ -105,10 +106,23 @@ export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
  */
 export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (!c.get('user')) refuseAnonymous(c);
+    const user = c.get('user');
+    if (!user) refuseAnonymous(c);
     const role = c.get('role');
-    if (!role) throw notFound('Workspace');
-    if (!can(role, permission)) throw forbidden(`Your role (${role}) does not allow ${permission}`);
+    const miniProgramRole = c.get('miniProgramRole');
+    if (!role && !miniProgramRole) throw notFound('Workspace');
+    const who = principalsOf({ role, miniProgramRole, isOperator: user.isOperator });
+    if (!can(who, permission)) throw forbidden(`Your role (${[role, miniProgramRole && `${miniProgramRole} of this mini program`].filter(Boolean).join(', ')}) does not allow ${permission}`);
+    await next();
+  };
+}
+
+/** The gate of platform-level routes (no workspace in the path): operator permissions. */
+export function requirePlatformPermission(permission: Permission): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const user = c.get('user');
+    if (!user) refuseAnonymous(c);
+    if (!can(principalsOf({ role: null, isOperator: user.isOperator }), permission)) throw forbidden(`Only a platform operator may use ${permission}`);
     await next();
   };
 }

@@ -4,6 +4,9 @@ import { Umzug, SequelizeStorage } from 'umzug';
 import { fileURLToPath } from 'node:url';
 import * as m0001 from './migrations/0001-foundation.js';
 import * as m0002 from './migrations/0002-user-last-workspace.js';
+import * as m0003 from './migrations/0003-accounts.js';
+import * as m0004 from './migrations/0004-members.js';
+import * as m0005 from './migrations/0005-testers.js';
 
 export { QueryTypes };
 
@@ -11,6 +14,9 @@ export { QueryTypes };
 const migrations = [
   { name: '0001-foundation', ...m0001 },
   { name: '0002-user-last-workspace', ...m0002 },
+  { name: '0003-accounts', ...m0003 },
+  { name: '0004-members', ...m0004 },
+  { name: '0005-testers', ...m0005 },
 ];
 
 export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));

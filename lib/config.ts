@@ -24,6 +24,15 @@ const schema = z.object({
   MAX_PACKAGE_BYTES: z.coerce.number().int().min(1024).default(16 * MiB),
   SESSION_TTL_HOURS: z.coerce.number().int().min(1).default(24 * 7),
   REVIEW_REMINDER_MS: durationMs(24 * 3600_000),
+  INVITATION_TTL_MS: durationMs(7 * 24 * 3600_000),
+  INVITATION_REMINDER_MS: durationMs(6 * 24 * 3600_000),
+  APPLICATION_TTL_MS: durationMs(14 * 24 * 3600_000),
+  APPLICATION_REMINDER_MS: durationMs(3 * 24 * 3600_000),
+  PASSWORD_RESET_TTL_MS: durationMs(3600_000),
+  PREVIEW_TTL_MS: durationMs(15 * 60_000),
+  SECRET_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  OPERATOR_EMAIL: z.email().optional(),
+  OPERATOR_PASSWORD: z.string().min(10, 'must be at least 10 characters').optional(),
   DEMO_DATA: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
   DEMO_PASSWORD: z.string().min(8).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('warn'),
@@ -51,6 +60,18 @@ export interface Config {
   readonly maxPackageBytes: number;
   readonly sessionTtlMs: number;
   readonly release: { readonly reviewReminderMs: number };
+  readonly accounts: {
+    readonly invitationTtlMs: number;
+    readonly invitationReminderMs: number;
+    readonly applicationTtlMs: number;
+    readonly applicationReminderMs: number;
+    readonly passwordResetTtlMs: number;
+  };
+  readonly previewTtlMs: number;
+  /** Signs preview tokens; a fixed development value outside production. */
+  readonly secretKey: string;
+  /** The platform operator created (or updated) at start, when both are set. */
+  readonly operator: { readonly email: string | undefined; readonly password: string | undefined };
   readonly demoData: boolean;
   readonly demoPassword: string | undefined;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -77,6 +98,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.MPDP_MODE === 'production' && e.DEMO_DATA && !e.DEMO_PASSWORD) {
     throw new ConfigError(['DEMO_DATA: demo data in production mode needs DEMO_PASSWORD (no default password in production)']);
   }
+  if (e.MPDP_MODE === 'production' && !e.SECRET_KEY) {
+    throw new ConfigError(['SECRET_KEY: production mode needs a secret of at least 16 characters (it signs preview links)']);
+  }
+  if ((e.OPERATOR_EMAIL === undefined) !== (e.OPERATOR_PASSWORD === undefined)) {
+    throw new ConfigError(['OPERATOR_EMAIL / OPERATOR_PASSWORD: set both to bootstrap the platform operator, or neither']);
+  }
   const dataDir = path.resolve(e.DATA_DIR);
   return Object.freeze({
     mode: e.MPDP_MODE,
@@ -98,6 +125,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxPackageBytes: e.MAX_PACKAGE_BYTES,
     sessionTtlMs: e.SESSION_TTL_HOURS * 3600_000,
     release: Object.freeze({ reviewReminderMs: e.REVIEW_REMINDER_MS }),
+    accounts: Object.freeze({
+      invitationTtlMs: e.INVITATION_TTL_MS,
+      invitationReminderMs: e.INVITATION_REMINDER_MS,
+      applicationTtlMs: e.APPLICATION_TTL_MS,
+      applicationReminderMs: e.APPLICATION_REMINDER_MS,
+      passwordResetTtlMs: e.PASSWORD_RESET_TTL_MS,
+    }),
+    previewTtlMs: e.PREVIEW_TTL_MS,
+    secretKey: e.SECRET_KEY ?? 'mpdp-development-secret-not-for-production',
+    operator: Object.freeze({ email: e.OPERATOR_EMAIL, password: e.OPERATOR_PASSWORD }),
     demoData: e.DEMO_DATA,
     demoPassword: e.DEMO_PASSWORD,
     logLevel: e.LOG_LEVEL,
@@ -123,6 +160,15 @@ export const settingsDoc: Record<keyof typeof schema.shape, string> = {
   MAX_PACKAGE_BYTES: 'largest package upload',
   SESSION_TTL_HOURS: 'console session lifetime',
   REVIEW_REMINDER_MS: 'reviewer reminder after a submission waits this long',
+  INVITATION_TTL_MS: 'an invitation expires after this long (7 days)',
+  INVITATION_REMINDER_MS: 'the invitee is reminded after this long (6 days)',
+  APPLICATION_TTL_MS: 'an undecided account application expires after this long (14 days)',
+  APPLICATION_REMINDER_MS: 'operators are reminded of an undecided application after this long (3 days)',
+  PASSWORD_RESET_TTL_MS: 'a password reset link works this long (1 hour)',
+  PREVIEW_TTL_MS: 'a preview link and QR code work this long (15 minutes)',
+  SECRET_KEY: 'signs preview links (required in production)',
+  OPERATOR_EMAIL: 'bootstrap a platform operator with this email (with OPERATOR_PASSWORD)',
+  OPERATOR_PASSWORD: 'password of the bootstrapped operator (no default)',
   DEMO_DATA: 'seed the demo workspace and users',
   DEMO_PASSWORD: 'password of the demo users (required in production)',
   LOG_LEVEL: 'log verbosity',

@@ -1,32 +1,65 @@
-/** Workspace roles. The platform operator is a user flag, not a workspace role. */
+/** Workspace roles. */
 export const workspaceRoles = ['admin', 'reviewer', 'developer'] as const;
 export type WorkspaceRole = (typeof workspaceRoles)[number];
+
+/** Roles a member can hold on particular mini programs only, on top of their workspace role. */
+export const miniProgramRoles = ['owner', 'developer'] as const;
+export type MiniProgramRole = (typeof miniProgramRoles)[number];
+
+/**
+ * Who a permission can be granted to: a workspace role, a per-mini-program role (only counted on
+ * that mini program's routes), or the platform operator (a user flag, not a workspace role).
+ */
+export type Principal = WorkspaceRole | `mp:${MiniProgramRole}` | 'operator';
+export const principals: readonly Principal[] = [...workspaceRoles, 'mp:owner', 'mp:developer', 'operator'];
+
+const members = ['admin', 'reviewer', 'developer'] as const;
+const mpMakers = ['admin', 'developer', 'mp:owner', 'mp:developer'] as const;
 
 /**
  * The one permission table. Every API route names the permission it needs; the console asks the
  * API which actions are allowed instead of repeating these rules.
  */
 export const permissionTable = {
-  'workspace.read': ['admin', 'reviewer', 'developer'],
-  'miniProgram.read': ['admin', 'reviewer', 'developer'],
+  'workspace.read': members,
+  'miniProgram.read': [...members, 'mp:owner', 'mp:developer'],
   'miniProgram.create': ['admin', 'developer'],
-  'version.read': ['admin', 'reviewer', 'developer'],
-  'version.upload': ['admin', 'developer'],
-  'version.submit': ['admin', 'developer'],
-  'version.withdraw': ['admin', 'developer'],
+  'miniProgram.roles.manage': ['admin'],
+  'version.read': [...members, 'mp:owner', 'mp:developer'],
+  'version.upload': mpMakers,
+  'version.submit': mpMakers,
+  'version.withdraw': mpMakers,
   'version.approve': ['admin', 'reviewer'],
   'version.reject': ['admin', 'reviewer'],
-  'version.release': ['admin', 'developer'],
-  'audit.read': ['admin', 'reviewer', 'developer'],
-} as const satisfies Record<string, readonly WorkspaceRole[]>;
+  'version.release': ['admin', 'developer', 'mp:owner'],
+  'version.preview': [...members, 'mp:owner', 'mp:developer'],
+  'audit.read': members,
+  'member.read': members,
+  'member.manage': ['admin'],
+  'tester.read': [...members, 'mp:owner', 'mp:developer'],
+  'tester.manage': ['admin', 'developer', 'mp:owner'],
+  'platform.applications': ['operator'],
+} as const satisfies Record<string, readonly Principal[]>;
 
 export type Permission = keyof typeof permissionTable;
 
-export function can(role: WorkspaceRole | null | undefined, permission: Permission): boolean {
-  if (!role) return false;
-  return (permissionTable[permission] as readonly WorkspaceRole[]).includes(role);
+/** Whether any of the caller's principals (or the one given) holds the permission. */
+export function can(who: Principal | readonly Principal[] | null | undefined, permission: Permission): boolean {
+  if (!who) return false;
+  const list = Array.isArray(who) ? who : [who as Principal];
+  const allowed = permissionTable[permission] as readonly Principal[];
+  return list.some((p) => allowed.includes(p));
 }
 
-export function permissionsOf(role: WorkspaceRole | null | undefined): Permission[] {
-  return (Object.keys(permissionTable) as Permission[]).filter((p) => can(role, p));
+export function permissionsOf(who: Principal | readonly Principal[] | null | undefined): Permission[] {
+  return (Object.keys(permissionTable) as Permission[]).filter((p) => can(who, p));
+}
+
+/** The principals of a caller: their workspace role, their role on the mini program in the path, operator. */
+export function principalsOf(o: { role: WorkspaceRole | null | undefined; miniProgramRole?: MiniProgramRole | null; isOperator?: boolean }): Principal[] {
+  const out: Principal[] = [];
+  if (o.role) out.push(o.role);
+  if (o.miniProgramRole) out.push(`mp:${o.miniProgramRole}`);
+  if (o.isOperator) out.push('operator');
+  return out;
 }
