@@ -95,17 +95,31 @@ function refuseAnonymous(c: Context<AppEnv>): never {
   throw unauthenticated();
 }
 
-export const requireUser: MiddlewareHandler<AppEnv> = async (c, next) => {
+/**
+ * What a route's gate lets through, tagged on the gate itself so the permission-matrix test can
+ * read every route's entry from the app (a route without a tagged gate fails that test).
+ */
+export type Access = { kind: 'public' } | { kind: 'user' } | { kind: 'workspace'; permission: Permission } | { kind: 'platform'; permission: Permission };
+export const accessOf = (handler: unknown): Access | undefined => (handler as { access?: Access }).access;
+const tagged = (access: Access, mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> => Object.assign(mw, { access });
+
+/** A route anyone may call (it checks what it needs itself, e.g. a token in the link). */
+export const publicRoute: MiddlewareHandler<AppEnv> = tagged({ kind: 'public' }, async (_c, next) => {
+  await next();
+});
+
+/** A route any signed-in user may call, about themselves. */
+export const requireUser: MiddlewareHandler<AppEnv> = tagged({ kind: 'user' }, async (c, next) => {
   if (!c.get('user')) refuseAnonymous(c);
   await next();
-};
+});
 
 /**
  * The permission gate every workspace route names. A workspace the caller does not belong to
  * answers 404, so ids from elsewhere reveal nothing.
  */
 export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  return tagged({ kind: 'workspace', permission }, async (c, next) => {
     const user = c.get('user');
     if (!user) refuseAnonymous(c);
     const role = c.get('role');
@@ -114,15 +128,15 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
     const who = principalsOf({ role, miniProgramRole, isOperator: user.isOperator });
     if (!can(who, permission)) throw forbidden(`Your role (${[role, miniProgramRole && `${miniProgramRole} of this mini program`].filter(Boolean).join(', ')}) does not allow ${permission}`);
     await next();
-  };
+  });
 }
 
 /** The gate of platform-level routes (no workspace in the path): operator permissions. */
 export function requirePlatformPermission(permission: Permission): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  return tagged({ kind: 'platform', permission }, async (c, next) => {
     const user = c.get('user');
     if (!user) refuseAnonymous(c);
     if (!can(principalsOf({ role: null, isOperator: user.isOperator }), permission)) throw forbidden(`Only a platform operator may use ${permission}`);
     await next();
-  };
+  });
 }
