@@ -14,6 +14,8 @@ export interface ActivityDeps {
   mailer: Mailer;
   store: PackageStore;
   publicUrl: string;
+  /** Derives invitation tokens (HMAC), so no token is ever stored or in a workflow history in clear. */
+  secretKey?: string;
 }
 
 export interface AuditInput {

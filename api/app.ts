@@ -5,7 +5,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { ApiDeps, AppEnv } from './deps.js';
 import { onError } from './errors.js';
-import { authenticate, csrf, requestId } from './middleware.js';
+import { authenticate, csrf, publicRoute, requestId } from './middleware.js';
+import { contentSecurityPolicy, inlineScriptHashes, jsonOnlyWhenAnonymous, securityHeaders } from './security.js';
 import { accountRoutes } from './routes/accounts.js';
 import { authRoutes } from './routes/auth.js';
 import { memberRoutes } from './routes/members.js';
@@ -14,6 +15,14 @@ import { eventRoutes } from './routes/events.js';
 import { miniProgramRoutes } from './routes/mini-programs.js';
 import { versionRoutes } from './routes/versions.js';
 import { AppError } from '../lib/errors.js';
+
+/** The API's human index: the routes of the OpenAPI document. */
+const docsPage = `<!doctype html><html><head><title>mpdp API</title><meta charset="utf-8"><link rel="icon" href="data:,">
+<style>body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#f6f7fb;color:#1d2433}main{max-width:980px;margin:0 auto;padding:32px}h1{margin:0 0 4px}code{background:#eef1f7;padding:1px 5px;border-radius:4px}
+.op{background:#fff;border:1px solid #e3e7ef;border-radius:10px;padding:12px 16px;margin:10px 0}.m{display:inline-block;min-width:58px;font-weight:700;font-size:12px;text-transform:uppercase;color:#fff;border-radius:5px;padding:2px 8px;margin-right:10px;text-align:center}
+.get{background:#2f80ed}.post{background:#27ae60}.put{background:#f2994a}.delete{background:#eb5757}.tag{color:#6b7385;font-size:13px}</style></head>
+<body><main><h1>mpdp API</h1><p>The OpenAPI document: <a href="/api/v1/openapi.json"><code>/api/v1/openapi.json</code></a></p><div id="ops">Loading…</div></main>
+<script>fetch('/api/v1/openapi.json').then(r=>r.json()).then(d=>{const o=document.getElementById('ops');o.innerHTML='';for(const [p,ms] of Object.entries(d.paths))for(const [m,op] of Object.entries(ms)){const e=document.createElement('div');e.className='op';e.innerHTML='<span class="m '+m+'">'+m+'</span><code></code><div class="tag"></div>';e.querySelector('code').textContent='/api/v1'+p;e.querySelector('.tag').textContent=(op.tags||[]).join(', ')+' — '+(op.summary||'');o.appendChild(e)}})</script></body></html>`;
 
 /** Builds the whole HTTP app over its dependencies; server.ts is the only file that listens. */
 export function createApp(deps: ApiDeps) {
@@ -35,12 +44,12 @@ export function createApp(deps: ApiDeps) {
     .route('/', versionRoutes(deps))
     .route('/', eventRoutes(deps));
 
-  api.get('/sample-package', (c) => {
+  api.get('/sample-package', publicRoute, (c) => {
     const file = path.join(deps.config.dataDir, 'sample-package.zip');
     if (!existsSync(file)) throw new AppError(404, 'not_found', 'No sample package on this server');
     return c.body(new Uint8Array(readFileSync(file)), 200, { 'Content-Type': 'application/zip', 'Content-Disposition': 'attachment; filename="mpdp-sample-shop-1.0.0.zip"' });
   });
-  api.get('/health', async (c) => {
+  api.get('/health', publicRoute, async (c) => {
     await deps.sequelize.query('SELECT 1');
     return c.json({ ok: true }, 200);
   });
@@ -51,19 +60,18 @@ export function createApp(deps: ApiDeps) {
   api.notFound((c) => c.json({ error: { code: 'not_found', message: `No route ${c.req.method} ${c.req.path}`, details: {}, requestId: c.get('requestId') } }, 404));
 
   const app = new OpenAPIHono<AppEnv>();
+  const indexFile = deps.webRoot ? path.join(deps.webRoot, 'index.html') : undefined;
+  app.use('*', securityHeaders({ indexFile }));
   app.use('*', requestId);
   app.use('/api/*', authenticate(deps.sequelize, deps.pool));
   app.use('/api/*', csrf);
+  app.use('/api/*', jsonOnlyWhenAnonymous);
   app.onError(onError);
   app.route('/api/v1', api);
-  app.get('/api/docs', (c) =>
-    c.html(`<!doctype html><html><head><title>mpdp API</title><meta charset="utf-8"><link rel="icon" href="data:,">
-<style>body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#f6f7fb;color:#1d2433}main{max-width:980px;margin:0 auto;padding:32px}h1{margin:0 0 4px}code{background:#eef1f7;padding:1px 5px;border-radius:4px}
-.op{background:#fff;border:1px solid #e3e7ef;border-radius:10px;padding:12px 16px;margin:10px 0}.m{display:inline-block;min-width:58px;font-weight:700;font-size:12px;text-transform:uppercase;color:#fff;border-radius:5px;padding:2px 8px;margin-right:10px;text-align:center}
-.get{background:#2f80ed}.post{background:#27ae60}.put{background:#f2994a}.delete{background:#eb5757}.tag{color:#6b7385;font-size:13px}</style></head>
-<body><main><h1>mpdp API</h1><p>The OpenAPI document: <a href="/api/v1/openapi.json"><code>/api/v1/openapi.json</code></a></p><div id="ops">Loading…</div></main>
-<script>fetch('/api/v1/openapi.json').then(r=>r.json()).then(d=>{const o=document.getElementById('ops');o.innerHTML='';for(const [p,ms] of Object.entries(d.paths))for(const [m,op] of Object.entries(ms)){const e=document.createElement('div');e.className='op';e.innerHTML='<span class="m '+m+'">'+m+'</span><code></code><div class="tag"></div>';e.querySelector('code').textContent='/api/v1'+p;e.querySelector('.tag').textContent=(op.tags||[]).join(', ')+' — '+(op.summary||'');o.appendChild(e)}})</script></body></html>`),
-  );
+  app.get('/api/docs', (c) => {
+    c.header('Content-Security-Policy', contentSecurityPolicy(inlineScriptHashes(docsPage)));
+    return c.html(docsPage);
+  });
 
   if (deps.webRoot && existsSync(deps.webRoot)) {
     const root = path.relative(process.cwd(), deps.webRoot) || '.';

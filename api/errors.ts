@@ -35,6 +35,7 @@ export function onError(err: Error, c: Context<AppEnv>) {
   if (domain) {
     // The client may still be sending a refused body: close the connection rather than reuse it.
     if (domain.status === 413) c.header('Connection', 'close');
+    if (domain.status === 429 && typeof domain.details?.retryAfterSeconds === 'number') c.header('Retry-After', String(domain.details.retryAfterSeconds));
     return c.json({ error: { code: domain.code, message: domain.message, details: domain.details ?? {}, requestId } }, domain.status);
   }
   if (err instanceof HTTPException) {

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { randomUUID } from 'node:crypto';
 import { AppError, forbidden, notFound, unauthenticated } from '../lib/errors.js';
-import { can, principalsOf, type Permission, type WorkspaceRole } from '../lib/permissions.js';
+import { can, principalsOf, type MiniProgramRole, type Permission, type WorkspaceRole } from '../lib/permissions.js';
 import type { AppEnv } from './deps.js';
 import { sha256 } from './passwords.js';
 
@@ -23,8 +23,19 @@ interface AuthRow {
   name: string;
   is_operator: boolean;
   csrf_token: string | null;
+  /** Only an active membership gives a role: a blocked member has none. */
   role: WorkspaceRole | null;
+  mp_role: MiniProgramRole | null;
+  /** Session lookups only: last_seen_at is over a minute old. */
+  seen_stale?: boolean;
 }
+
+/** The membership part of the auth query: role and mini program role of an active membership only. */
+const membershipColumns = (ws: string, mp: string) =>
+  `m.role, r.role AS mp_role
+   FROM %FROM%
+   LEFT JOIN memberships m ON m.user_id = u.id AND m.workspace_id = ${ws} AND m.status = 'active'
+   LEFT JOIN mini_program_roles r ON m.user_id IS NOT NULL AND r.user_id = u.id AND r.workspace_id = ${ws} AND r.mini_program_id = ${mp}`;
 
 /**
  * Resolves the caller from the session cookie or a bearer token, and their role in the path's
@@ -39,16 +50,16 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
     c.set('sessionHash', null);
     c.set('csrfToken', null);
     const ws = /\/workspaces\/([^/]+)/.exec(c.req.path)?.[1] ?? null;
+    // A per-mini-program role counts only on that mini program's routes, inside its workspace.
+    const mp = ws ? (/\/workspaces\/[^/]+\/mini-programs\/([^/]+)/.exec(c.req.path)?.[1] ?? null) : null;
     c.set('workspaceId', ws);
     const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
     const cookie = getCookie(c, sessionCookie);
     if (bearer) {
       const [row] = await sequelize.query<AuthRow>(
-        `SELECT u.id, u.email, u.name, u.is_operator, NULL AS csrf_token, m.role
-         FROM api_tokens t JOIN users u ON u.id = t.user_id
-         LEFT JOIN memberships m ON m.user_id = u.id AND m.workspace_id = :ws
+        `SELECT u.id, u.email, u.name, u.is_operator, NULL AS csrf_token, ${membershipColumns(':ws', ':mp').replace('%FROM%', 'api_tokens t JOIN users u ON u.id = t.user_id')}
          WHERE t.token_hash = :hash AND t.revoked_at IS NULL`,
-        { replacements: { hash: sha256(bearer), ws }, type: QueryTypes.SELECT },
+        { replacements: { hash: sha256(bearer), ws, mp }, type: QueryTypes.SELECT },
       );
       if (!row) {
         // Refused by the routes that need a user, not here: public routes still answer.
@@ -58,21 +69,23 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
       await sequelize.query('UPDATE api_tokens SET last_used_at = now() WHERE token_hash = :hash AND (last_used_at IS NULL OR last_used_at < now() - interval \'1 minute\')', { replacements: { hash: sha256(bearer) } });
       c.set('user', { id: row.id, email: row.email, name: row.name, isOperator: row.is_operator });
       c.set('role', row.role);
+      c.set('miniProgramRole', row.mp_role);
       c.set('authKind', 'token');
     } else if (cookie) {
       const hash = sha256(cookie);
       // On every console request: a named prepared statement on a plain pg pool, the cheapest path.
       const { rows: [row] } = await pool.query<AuthRow>({
         name: 'mpdp_auth_session',
-        text: `SELECT u.id, u.email, u.name, u.is_operator, s.csrf_token, m.role
-               FROM sessions s JOIN users u ON u.id = s.user_id
-               LEFT JOIN memberships m ON m.user_id = u.id AND m.workspace_id = $2
+        text: `SELECT u.id, u.email, u.name, u.is_operator, s.csrf_token, s.last_seen_at < now() - interval '1 minute' AS seen_stale, ${membershipColumns('$2', '$3').replace('%FROM%', 'sessions s JOIN users u ON u.id = s.user_id')}
                WHERE s.id_hash = $1 AND s.expires_at > now()`,
-        values: [hash, ws],
+        values: [hash, ws, mp],
       });
       if (row) {
+        // "Last seen" for the sessions list, written at most once a minute per session.
+        if (row.seen_stale) await pool.query('UPDATE sessions SET last_seen_at = now() WHERE id_hash = $1', [hash]);
         c.set('user', { id: row.id, email: row.email, name: row.name, isOperator: row.is_operator });
         c.set('role', row.role);
+        c.set('miniProgramRole', row.mp_role);
         c.set('authKind', 'session');
         c.set('sessionHash', hash);
         c.set('csrfToken', row.csrf_token);

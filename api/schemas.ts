@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { releaseStatuses } from '../workflows/contracts/release.js';
 import { miniProgramStatuses } from '../workflows/contracts/mini-program.js';
-import { workspaceRoles } from '../lib/permissions.js';
+import { miniProgramRoles, workspaceRoles } from '../lib/permissions.js';
 
 export const ErrorSchema = z
   .object({ error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()), requestId: z.string() }) })
@@ -46,8 +46,12 @@ export const AuditSchema = z
   .openapi('AuditEntry');
 
 export const VersionDetailSchema = z.object({ version: VersionSchema, pipeline: PipelineSchema.nullable(), audit: z.array(AuditSchema) }).openapi('VersionDetail');
+/** A member's role on one mini program (owner or developer), on top of their workspace role. */
+export const MiniProgramRoleSchema = z
+  .object({ userId: z.string(), name: z.string(), email: z.string(), role: z.enum(miniProgramRoles), workspaceRole: z.enum(workspaceRoles).nullable(), blocked: z.boolean() })
+  .openapi('MiniProgramRole');
 export const MiniProgramDetailSchema = z
-  .object({ miniProgram: MiniProgramSchema, versions: z.array(VersionSchema), permissions: z.array(z.string()) })
+  .object({ miniProgram: MiniProgramSchema, versions: z.array(VersionSchema), permissions: z.array(z.string()), miniProgramRoles: z.array(MiniProgramRoleSchema) })
   .openapi('MiniProgramDetail');
 
 export const WorkspaceParams = z.object({ workspaceId: z.string().min(1).max(100) });
@@ -60,6 +64,8 @@ export const errorResponses = {
   403: { description: 'Not allowed', content: { 'application/json': { schema: ErrorSchema } } },
   404: { description: 'Not found', content: { 'application/json': { schema: ErrorSchema } } },
   409: { description: 'Wrong state or duplicate', content: { 'application/json': { schema: ErrorSchema } } },
+  410: { description: 'Gone: expired or already used', content: { 'application/json': { schema: ErrorSchema } } },
+  429: { description: 'Too many attempts; see Retry-After', content: { 'application/json': { schema: ErrorSchema } } },
 } as const;
 
 export const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });

@@ -2,6 +2,7 @@ import { serve } from '@hono/node-server';
 import pg from 'pg';
 import { fileURLToPath } from 'node:url';
 import { createSequelize, migrate } from '../db/index.js';
+import { ensureOperator } from '../db/seed.js';
 import { loadConfig } from '../lib/config.js';
 import { PackageStore } from '../lib/storage.js';
 import { connectClient } from '../temporal/client.js';
@@ -12,6 +13,11 @@ import { ChangeHub } from './events.js';
 const config = loadConfig();
 await migrate(config.databaseUrl);
 const sequelize = createSequelize(config.databaseUrl, { pool: 20 });
+// The platform operator from the settings, created or updated at every start (no default password).
+if (config.operator.email && config.operator.password) {
+  const op = await ensureOperator(sequelize, { email: config.operator.email, password: config.operator.password });
+  console.error(`[api] platform operator ${config.operator.email} ${op.created ? 'created' : 'updated'}`);
+}
 const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
 const temporal = await connectClient(config.temporal.address ?? `127.0.0.1:${config.temporal.port}`, config.temporal.namespace);
 const hub = new ChangeHub(config.databaseUrl);

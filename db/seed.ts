@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { hashPassword } from '../api/passwords.js';
+import { newId } from '../lib/ids.js';
 import type { WorkspaceRole } from '../lib/permissions.js';
 import { miniProgramWorkflowId, syncUpdate, type MiniProgramInput } from '../workflows/contracts/mini-program.js';
 import { MiniProgramIdKey, WorkspaceIdKey } from '../workflows/contracts/search-attributes.js';
@@ -11,7 +12,29 @@ export const demoUsers: { id: string; email: string; name: string; role: Workspa
   { id: 'usr_demo_reviewer', email: 'reviewer@demo.mpdp.dev', name: 'Rui Reviewer', role: 'reviewer' },
   { id: 'usr_demo_developer', email: 'developer@demo.mpdp.dev', name: 'Dev Developer', role: 'developer' },
 ];
+/** The demo platform operator (development demo data only; production bootstraps its own). */
+export const demoOperator = { id: 'usr_demo_operator', email: 'operator@demo.mpdp.dev', name: 'Omar Operator' };
 export const demoWorkspaceId = 'ws_demo';
+
+/**
+ * Creates the platform operator, or makes an existing account one and sets its password.
+ * Idempotent; used at api start (OPERATOR_EMAIL + OPERATOR_PASSWORD) and by `npm run operator`.
+ */
+export async function ensureOperator(sequelize: Sequelize, o: { email: string; password: string; name?: string; id?: string }): Promise<{ id: string; created: boolean }> {
+  const hash = await hashPassword(o.password);
+  const [existing] = await sequelize.query<{ id: string }>('SELECT id FROM users WHERE lower(email) = lower(:email)', { replacements: { email: o.email }, type: QueryTypes.SELECT });
+  if (existing) {
+    await sequelize.query('UPDATE users SET is_operator = true, password_hash = :hash WHERE id = :id', { replacements: { id: existing.id, hash } });
+    return { id: existing.id, created: false };
+  }
+  const id = o.id ?? newId('usr');
+  await sequelize.query(
+    `INSERT INTO users (id, email, name, password_hash, is_operator) VALUES (:id, :email, :name, :hash, true)
+     ON CONFLICT (email) DO UPDATE SET is_operator = true, password_hash = EXCLUDED.password_hash`,
+    { replacements: { id, email: o.email, name: o.name ?? 'Platform operator', hash } },
+  );
+  return { id, created: true };
+}
 export const demoMiniProgramId = 'mp_demo_mall';
 
 /** Users and memberships straight into the tables (accounts are reference data, not a process). */
@@ -29,6 +52,8 @@ export async function seedUsers(sequelize: Sequelize, o: { workspaceId: string; 
 /** The demo workspace, its three users and one mini program. Idempotent. */
 export async function seedDemo(o: { sequelize: Sequelize; temporal: Client; taskQueue: string; password: string; reviewReminderMs: number }) {
   await seedUsers(o.sequelize, { workspaceId: demoWorkspaceId, workspaceName: 'Demo Shop Group', code: 'DEMO', users: demoUsers, password: o.password });
+  const [op] = await o.sequelize.query('SELECT 1 FROM users WHERE id = :id', { replacements: { id: demoOperator.id }, type: QueryTypes.SELECT });
+  if (!op) await ensureOperator(o.sequelize, { ...demoOperator, password: o.password });
   const input: MiniProgramInput = {
     miniProgramId: demoMiniProgramId, workspaceId: demoWorkspaceId, name: 'Demo Mall', description: 'A shop with a catalogue, cart, orders and a member centre.',
     category: 'shopping', icon: '🛍', createdBy: 'usr_demo_developer', createdAt: new Date().toISOString(), releaseConfig: { reviewReminderMs: o.reviewReminderMs },

@@ -1,7 +1,7 @@
 /** A domain error the API turns into a 4xx with a machine-readable code. */
 export class AppError extends Error {
   constructor(
-    public readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 422 | 429 | 503,
+    public readonly status: 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 503,
     public readonly code: string,
     message: string,
     public readonly details?: Record<string, unknown>,

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createSequelize, migrate } from '../db/index.js';
-import { seedDemo, demoUsers } from '../db/seed.js';
+import { seedDemo, demoOperator, demoUsers } from '../db/seed.js';
 import { loadConfig } from '../lib/config.js';
+import { writeCaughtMail } from '../lib/mail-catcher.js';
 import { startSmtpPeer } from '../lib/smtp-peer.js';
 import { connectClient } from '../temporal/client.js';
 import { findOrBuildTemporal, repoRoot } from '../temporal/binary.js';
@@ -78,13 +79,11 @@ async function startAll() {
   if (!process.env.SMTP_URL) {
     const mailDir = path.join(config.dataDir, 'mail');
     mkdirSync(mailDir, { recursive: true });
-    let n = 0;
     const port = Number(new URL(config.smtpUrl).port || 25);
     await startSmtpPeer({
       port,
       onMessage: (m) => {
-        const file = path.join(mailDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${++n}.eml`);
-        writeFileSync(file, m.raw);
+        const file = writeCaughtMail(mailDir, m);
         console.error(`[mail] to ${m.to.join(', ')}: ${m.subject}  (${path.relative(process.cwd(), file)})`);
       },
     });
@@ -107,10 +106,11 @@ async function startAll() {
   }
 
   const line = '─'.repeat(64);
-  console.log(`\n${line}\n  mpdp is running\n\n  Console       ${config.publicUrl}\n  API docs      ${config.publicUrl}/api/docs\n  Temporal UI   ${config.temporal.address ? '(external Temporal)' : `http://127.0.0.1:${config.temporal.uiPort}`}\n  Mail          ${process.env.SMTP_URL ? config.smtpUrl : `${path.join(config.dataDir, 'mail')}/*.eml`}`);
+  console.log(`\n${line}\n  mpdp is running\n\n  Console       ${config.publicUrl}\n  API docs      ${config.publicUrl}/api/docs\n  Temporal UI   ${config.temporal.address ? '(external Temporal)' : `http://127.0.0.1:${config.temporal.uiPort}`}\n  Mail          ${process.env.SMTP_URL ? config.smtpUrl : `${path.join(config.dataDir, 'mail')}/*.eml  (console: ${config.publicUrl}/dev/mail)`}`);
   if (config.demoData) {
     console.log(`\n  Demo logins (password: ${password})`);
     for (const u of demoUsers) console.log(`    ${u.role.padEnd(10)} ${u.email}`);
+    console.log(`    ${'operator'.padEnd(10)} ${demoOperator.email}  (platform operator: account applications)`);
   }
   console.log(`\n  Sample package ${config.publicUrl}/api/v1/sample-package\n  Stop with Ctrl-C; data stays in ${config.dataDir}\n${line}\n`);
 }

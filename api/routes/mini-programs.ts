@@ -4,7 +4,8 @@ import { QueryTypes } from 'sequelize';
 import { createHash } from 'node:crypto';
 import { AppError, notFound } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
-import { permissionsOf } from '../../lib/permissions.js';
+import { permissionsOf, principalsOf } from '../../lib/permissions.js';
+import { miniProgramRoleList } from './members.js';
 import { miniProgramStatusQuery, miniProgramWorkflowId, syncUpdate, type MiniProgramInput } from '../../workflows/contracts/mini-program.js';
 import { MiniProgramIdKey, WorkspaceIdKey } from '../../workflows/contracts/search-attributes.js';
 import type { ApiDeps, AppEnv } from '../deps.js';
@@ -114,8 +115,12 @@ export function miniProgramRoutes({ sequelize, temporal, config }: ApiDeps) {
         const row = await findMiniProgram(sequelize, workspaceId, miniProgramId);
         if (!row) throw notFound('Mini program');
         const user = c.get('user')!;
-        const versions = await listVersions(sequelize, { workspaceId, miniProgramId, role: c.get('role'), userId: user.id });
-        return c.json({ miniProgram: miniProgramOut(row), versions, permissions: permissionsOf(c.get('role')) }, 200);
+        const [versions, miniProgramRoles] = await Promise.all([
+          listVersions(sequelize, { workspaceId, miniProgramId, role: c.get('role'), userId: user.id }),
+          miniProgramRoleList(sequelize, workspaceId, miniProgramId),
+        ]);
+        const permissions = permissionsOf(principalsOf({ role: c.get('role'), miniProgramRole: c.get('miniProgramRole') }));
+        return c.json({ miniProgram: miniProgramOut(row), versions, permissions, miniProgramRoles }, 200);
       },
     )
     .openapi(

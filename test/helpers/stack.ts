@@ -12,6 +12,7 @@ import { createSequelize } from '../../db/index.js';
 import { seedUsers } from '../../db/seed.js';
 import { loadConfig } from '../../lib/config.js';
 import type { WorkspaceRole } from '../../lib/permissions.js';
+import { writeCaughtMail } from '../../lib/mail-catcher.js';
 import { startSmtpPeer, type ReceivedMail } from '../../lib/smtp-peer.js';
 import { PackageStore } from '../../lib/storage.js';
 import { connectClient } from '../../temporal/client.js';
@@ -69,6 +70,8 @@ export class Agent {
 
 export interface Stack {
   baseUrl: string;
+  /** The Hono app itself (its route list feeds the permission-matrix test). */
+  app: ReturnType<typeof createApp>['app'];
   workspaceId: string;
   users: Record<WorkspaceRole, { id: string; email: string; name: string }>;
   mails: ReceivedMail[];
@@ -84,8 +87,9 @@ export interface Stack {
  * The real stack for one test file: an SMTP peer, a worker child process on its own task queue,
  * the API in this process on a free port, against the run's Temporal server and database.
  */
-export async function startStack(o: { env?: Record<string, string>; web?: boolean } = {}): Promise<Stack> {
-  const smtp = await startSmtpPeer();
+export async function startStack(o: { env?: Record<string, string>; web?: boolean; devMailbox?: boolean } = {}): Promise<Stack> {
+  // devMailbox: every received mail is also written to <dataDir>/mail, as the dev mail catcher does.
+  const smtp = await startSmtpPeer(o.devMailbox ? { onMessage: (m) => writeCaughtMail(path.join(dataDir, 'mail'), m) } : {});
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mpdp-test-'));
   const env: Record<string, string> = {
     MPDP_MODE: 'test',
@@ -149,7 +153,7 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
   await seedUsers(sequelize, { workspaceId, workspaceName: `Test ${tag}`, code: tag.toUpperCase(), users: Object.values(users), password: testPassword });
 
   return {
-    baseUrl, workspaceId, users, mails: smtp.messages, dataDir, sequelize, worker,
+    baseUrl, app, workspaceId, users, mails: smtp.messages, dataDir, sequelize, worker,
     async agent(role) {
       const a = new Agent(baseUrl);
       await a.login(users[role].email);

@@ -8,7 +8,9 @@ export class Mutex {
   private locked = false;
 
   async run<T>(fn: () => Promise<T>): Promise<T> {
-    await condition(() => !this.locked);
+    // Check again after every wake-up: several waiters are woken together when the lock frees,
+    // and only the first may take it.
+    while (this.locked) await condition(() => !this.locked);
     this.locked = true;
     try {
       return await fn();

@@ -7,11 +7,16 @@ export const ssr = false;
 export const prerender = false;
 export const trailingSlash = 'never';
 
+/** Onboarding pages anyone may open: apply, an application's status link, password reset, the dev mailbox. */
+const publicPages = ['/apply', '/applications', '/forgot-password', '/reset-password', '/dev/mail'];
+
 /** Everything but /login needs a session; /login with a session goes home. */
 export const load: LayoutLoad = async ({ url }) => {
   const me = await ensureMe();
   const onLogin = url.pathname === '/login';
-  if (!me && !onLogin) {
+  // An invitation link is opened before its invitee has an account.
+  const isPublic = url.pathname.startsWith('/invitations/') || publicPages.some((p) => url.pathname === p || url.pathname.startsWith(`${p}/`));
+  if (!me && !onLogin && !isPublic) {
     const next = url.pathname === '/' ? '' : `?next=${encodeURIComponent(url.pathname + url.search)}`;
     redirect(307, `/login${next}`);
   }

@@ -7,5 +7,7 @@ export const load: PageLoad = async ({ parent }) => {
   await parent();
   const ws = session.me?.lastWorkspaceId ?? session.workspaces[0]?.id;
   if (ws) redirect(307, `/w/${encodeURIComponent(ws)}/mini-programs`);
+  // A platform operator without a workspace of their own works in the applications inbox.
+  if (session.user?.isOperator) redirect(307, '/operator/applications');
   return {};
 };

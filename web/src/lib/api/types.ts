@@ -33,3 +33,20 @@ export type AuditEntry = VersionDetail['audit'][number];
 export interface ApiErrorBody {
   error: { code: string; message: string; details: Record<string, unknown>; requestId: string };
 }
+
+// Testers and preview links (issue 3).
+export type TesterPage = InferResponseType<Ws['testers']['$get'], 200>;
+export type Tester = TesterPage['items'][number];
+export type TesterReport = InferResponseType<Ws['testers']['$post'], 200>;
+export type TesterReportRow = TesterReport['rows'][number];
+export type PreviewLink = InferResponseType<Ver['preview']['$post'], 201>;
+export type Preview = InferResponseType<ApiClient['preview'][':token']['$get'], 200>;
+
+// Onboarding: account applications, sessions, the dev mailbox (issue 3).
+export type ApplicationPage = InferResponseType<ApiClient['platform']['applications']['$get'], 200>;
+export type AccountApplication = ApplicationPage['items'][number];
+export type ApplicationStatus = AccountApplication['status'];
+export type ApplicationPublicStatus = InferResponseType<ApiClient['applications'][':applicationId']['status']['$get'], 200>;
+export type UserSession = InferResponseType<ApiClient['me']['sessions']['$get'], 200>['items'][number];
+export type DevMailSummary = InferResponseType<ApiClient['dev']['mail']['$get'], 200>['items'][number];
+export type DevMail = InferResponseType<ApiClient['dev']['mail'][':mailId']['$get'], 200>;

@@ -1,0 +1,34 @@
+import { createInterface } from 'node:readline/promises';
+import { createSequelize, migrate } from '../db/index.js';
+import { ensureOperator } from '../db/seed.js';
+import { loadConfig } from '../lib/config.js';
+
+/**
+ * Bootstraps (or resets) a platform operator: `npm run operator -- <email>`.
+ * The password comes from MPDP_OPERATOR_PASSWORD, or is read from stdin (never from the
+ * command line, where it would land in the shell history and the process list).
+ */
+const email = process.argv[2];
+if (!email || !/^[^@\s]+@[^@\s]+$/.test(email)) {
+  console.error('usage: npm run operator -- <email>   (password from MPDP_OPERATOR_PASSWORD or stdin)');
+  process.exit(2);
+}
+let password = process.env.MPDP_OPERATOR_PASSWORD ?? '';
+if (!password) {
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
+  password = (await rl.question(`Password for ${email} (at least 10 characters): `)).trim();
+  rl.close();
+}
+if (password.length < 10) {
+  console.error('The operator password must be at least 10 characters.');
+  process.exit(2);
+}
+const config = loadConfig();
+await migrate(config.databaseUrl);
+const sequelize = createSequelize(config.databaseUrl, { pool: 1 });
+try {
+  const { id, created } = await ensureOperator(sequelize, { email, password });
+  console.log(`Platform operator ${email} ${created ? 'created' : 'updated'} (${id}).`);
+} finally {
+  await sequelize.close();
+}
