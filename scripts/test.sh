@@ -9,6 +9,7 @@ echo "[test] building the console" >&2
 npx vite build --config web/vite.config.ts --logLevel warn
 echo "[test] type check" >&2
 npx tsc --noEmit -p tsconfig.json
+npx tsc --noEmit -p web/tsconfig.json   # the console's services against the API's route types
 echo "[test] lint" >&2
 npx eslint .
 echo "[test] docker-compose.yml parses" >&2

@@ -41,7 +41,7 @@ export function authRoutes({ sequelize, config, temporal }: ApiDeps) {
     const [user] = await sequelize.query<{ id: string; email: string; name: string; is_operator: boolean; last_workspace_id: string | null }>('SELECT id, email, name, is_operator, last_workspace_id FROM users WHERE id = :userId', { replacements: { userId }, type: QueryTypes.SELECT });
     if (!user) throw notFound('User');
     const workspaces = await sequelize.query<{ id: string; name: string; code: string; type: 'merchant' | 'developer'; role: 'admin' | 'reviewer' | 'developer' }>(
-      `SELECT w.id, w.name, w.code, w.type, m.role FROM memberships m JOIN workspaces w ON w.id = m.workspace_id WHERE m.user_id = :userId ORDER BY w.name`,
+      `SELECT w.id, w.name, w.code, w.type, m.role FROM memberships m JOIN workspaces w ON w.id = m.workspace_id WHERE m.user_id = :userId AND m.status = 'active' ORDER BY w.name`,
       { replacements: { userId }, type: QueryTypes.SELECT },
     );
     const lastWorkspaceId = user.last_workspace_id;
@@ -126,7 +126,7 @@ export function authRoutes({ sequelize, config, temporal }: ApiDeps) {
       }),
       async (c) => {
         const { workspaceId } = c.req.valid('json');
-        const [m] = await sequelize.query('SELECT 1 FROM memberships WHERE user_id = :userId AND workspace_id = :workspaceId', { replacements: { userId: c.get('user')!.id, workspaceId }, type: QueryTypes.SELECT });
+        const [m] = await sequelize.query('SELECT 1 FROM memberships WHERE user_id = :userId AND workspace_id = :workspaceId AND status = \'active\'', { replacements: { userId: c.get('user')!.id, workspaceId }, type: QueryTypes.SELECT });
         if (!m) throw notFound('Workspace');
         await sequelize.query('UPDATE users SET last_workspace_id = :workspaceId WHERE id = :userId', { replacements: { workspaceId, userId: c.get('user')!.id } });
         return c.body(null, 204);

@@ -113,8 +113,8 @@ export function previewRoutes({ sequelize, store, config }: ApiDeps) {
         summary: 'Open a preview: for a signed-in member of the workspace or a whitelisted tester (401 sign in, 403 not a tester, 410 expired, 400 not a valid link)',
         request: { params: TokenParams }, responses: { 200: json(PreviewSchema, 'The version to preview'), ...tokenErrors },
       }),
-      async (c: Context<AppEnv>) => {
-        const token = c.req.param('token')!;
+      async (c) => {
+        const { token } = c.req.valid('param');
         const claims = checkToken(token);
         const user = c.get('user');
         if (!user) throw new AppError(401, 'unauthenticated', 'Sign in to open this preview: it is for members of the workspace and its testers.');

@@ -183,12 +183,15 @@ describe('managing members', () => {
     // Signing in again does not help: a blocked membership has no role (the workspace answers 404).
     const again = await stack.agent('developer');
     expect((await again.get(`${ws}/mini-programs`)).status).toBe(404);
+    // …and the workspace is not offered in their switcher.
+    expect((await again.get('/api/v1/me')).body.workspaces.map((w: { id: string }) => w.id)).not.toContain(stack.workspaceId);
     const list = await admin.get(`${ws}/members?status=blocked`);
     expect(list.body.items.map((m: { userId: string }) => m.userId)).toEqual([stack.users.developer.id]);
     const audit = await stack.sequelize.query<{ comment: string }>(`SELECT comment FROM audit_log WHERE subject_type = 'member' AND subject_id = :id AND action = 'blocked'`, { replacements: { id: stack.users.developer.id }, type: QueryTypes.SELECT });
     expect(audit[0]!.comment).toMatch(/ended 1 session\(s\), revoked 1 API token\(s\)/);
     expect((await admin.post(`${ws}/members/${stack.users.developer.id}/unblock`)).status).toBe(200);
     expect((await again.get(`${ws}/mini-programs`)).status).toBe(200);
+    expect((await again.get('/api/v1/me')).body.workspaces.map((w: { id: string }) => w.id)).toContain(stack.workspaceId);
   });
 
   it('the last active Admin can neither leave nor be demoted (409 last_admin); with a second Admin they can', async () => {
