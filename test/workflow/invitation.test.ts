@@ -10,7 +10,7 @@ import {
   withdrawInvitationUpdate, type InvitationInput, type InvitationStatus,
 } from '../../workflows/contracts/invitation.js';
 import { eventually } from '../helpers/eventually.js';
-import { startTestWorker, uid } from '../helpers/workflow-env.js';
+import { maybeRecordHistory, startTestWorker, uid } from '../helpers/workflow-env.js';
 
 const secret = 'workflow-test-secret-key';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -118,6 +118,7 @@ describe('memberInvitation', () => {
     const history = historyText(await handle.fetchHistory());
     expect(history).toContain(sha256(token));
     expect(history).not.toContain(token);
+    await maybeRecordHistory(client, invitationWorkflowId(input.invitationId), 'invitation-reminded-expired');
   });
 
   it('accepts once: concurrent accepts (distinct update ids) make one membership, a repeat answers the same', async () => {
@@ -133,6 +134,7 @@ describe('memberInvitation', () => {
     expect(auditActions(input.invitationId)).toEqual(['invited', 'accepted']);
     // Nobody can decline it afterwards: the workflow has finished.
     await closed(handle.executeUpdate(declineUpdate, { args: [{ tokenHash: sha256(token) }] }));
+    await maybeRecordHistory(client, invitationWorkflowId(input.invitationId), 'invitation-accepted-concurrently');
   });
 
   it('withdraw ends it: the workflow finishes withdrawn and takes no more commands', async () => {
@@ -167,6 +169,7 @@ describe('memberInvitation', () => {
     const declined = await handle.executeUpdate(declineUpdate, { args: [{ tokenHash: sha256(newToken) }] });
     expect(declined.status).toBe('declined');
     expect(auditActions(input.invitationId)).toEqual(['invited', 'resent', 'declined']);
+    await maybeRecordHistory(client, invitationWorkflowId(input.invitationId), 'invitation-resent-declined');
   });
 
   it('resend restarts the expiry clock', async () => {
@@ -192,6 +195,7 @@ describe('memberInvitation', () => {
     await handle.result();
     await closed(handle.executeUpdate(changeRoleUpdate, { args: [{ actorId: 'usr_admin', role: 'admin' }] }));
     expect(auditActions(input.invitationId)).toEqual(['invited', 'role_changed', 'accepted']);
+    await maybeRecordHistory(client, invitationWorkflowId(input.invitationId), 'invitation-role-changed-accepted');
   });
 
   it('an existing account that is not proven keeps the invitation pending (account_exists)', async () => {
