@@ -36,8 +36,8 @@ export const permissionTable = {
   'audit.read': members,
   'member.read': members,
   'member.manage': ['admin'],
-  'tester.read': [...members, 'mp:owner', 'mp:developer'],
-  'tester.manage': ['admin', 'developer', 'mp:owner'],
+  'tester.read': members,
+  'tester.manage': ['admin', 'developer'],
   'platform.applications': ['operator'],
 } as const satisfies Record<string, readonly Principal[]>;
 
