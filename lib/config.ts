@@ -95,15 +95,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(picked[String(i.path[0])])})`));
   }
   const e = parsed.data;
+  // Rules across settings, all reported at once.
+  const problems: string[] = [];
   if (e.MPDP_MODE === 'production' && e.DEMO_DATA && !e.DEMO_PASSWORD) {
-    throw new ConfigError(['DEMO_DATA: demo data in production mode needs DEMO_PASSWORD (no default password in production)']);
+    problems.push('DEMO_DATA: demo data in production mode needs DEMO_PASSWORD (no default password in production)');
   }
   if (e.MPDP_MODE === 'production' && !e.SECRET_KEY) {
-    throw new ConfigError(['SECRET_KEY: production mode needs a secret of at least 16 characters (it signs preview links)']);
+    problems.push('SECRET_KEY: production mode needs a secret of at least 16 characters (it signs preview links and invitation tokens)');
   }
   if ((e.OPERATOR_EMAIL === undefined) !== (e.OPERATOR_PASSWORD === undefined)) {
-    throw new ConfigError(['OPERATOR_EMAIL / OPERATOR_PASSWORD: set both to bootstrap the platform operator, or neither']);
+    problems.push('OPERATOR_EMAIL / OPERATOR_PASSWORD: set both to bootstrap the platform operator, or neither');
   }
+  if (problems.length) throw new ConfigError(problems);
   const dataDir = path.resolve(e.DATA_DIR);
   return Object.freeze({
     mode: e.MPDP_MODE,

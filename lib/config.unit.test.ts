@@ -26,8 +26,23 @@ describe('loadConfig', () => {
   });
 
   it('refuses demo data without a password in production', () => {
-    expect(() => loadConfig({ MPDP_MODE: 'production' })).toThrow(/DEMO_PASSWORD/);
-    expect(loadConfig({ MPDP_MODE: 'production', DEMO_DATA: 'false' }).demoData).toBe(false);
+    expect(() => loadConfig({ MPDP_MODE: 'production', SECRET_KEY: 'a-long-enough-secret' })).toThrow(/DEMO_PASSWORD/);
+    expect(loadConfig({ MPDP_MODE: 'production', DEMO_DATA: 'false', SECRET_KEY: 'a-long-enough-secret' }).demoData).toBe(false);
+  });
+
+  it('needs a secret key in production, and the operator email and password together; names every problem at once', () => {
+    const err = (() => {
+      try {
+        loadConfig({ MPDP_MODE: 'production', OPERATOR_EMAIL: 'ops@example.com' });
+      } catch (e) {
+        return e as Error;
+      }
+      return null;
+    })();
+    expect(err?.message).toMatch(/DEMO_PASSWORD/);
+    expect(err?.message).toMatch(/SECRET_KEY/);
+    expect(err?.message).toMatch(/OPERATOR_PASSWORD/);
+    expect(loadConfig({ MPDP_MODE: 'development' }).secretKey.length).toBeGreaterThanOrEqual(16);
   });
 
   it('treats empty strings as unset and parses numbers and durations', () => {

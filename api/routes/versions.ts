@@ -41,30 +41,41 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
    * workflow's own word, overlaid on the read model (which catches up a moment later). The
    * queries run side by side.
    */
-  async function detail(c: Context<AppEnv>, workspaceId: string, miniProgramId: string, versionId: string, known?: ReleaseState) {
-    const role = c.get('role');
-    const userId = c.get('user')!.id;
-    const actorIds = (s: ReleaseState) => [...new Set([...s.timeline.map((t) => t.actorId), s.decidedBy].filter((x): x is string => !!x))];
-    const [versions, audit, knownNames] = await Promise.all([
-      listVersions(sequelize, { workspaceId, miniProgramId, versionId, role, userId }),
+  /** The read-model half of a version's detail: its row and its audit trail. */
+  function detailRows(c: Context<AppEnv>, workspaceId: string, miniProgramId: string, versionId: string) {
+    return Promise.all([
+      listVersions(sequelize, { workspaceId, miniProgramId, versionId, role: c.get('role'), userId: c.get('user')!.id }),
       sequelize.query<{ id: string; actor_id: string | null; actor_name: string | null; action: string; from_state: string | null; to_state: string | null; comment: string | null; at: Date }>(
         `SELECT a.id::text AS id, a.actor_id, u.name AS actor_name, a.action, a.from_state, a.to_state, a.comment, a.at
          FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id WHERE a.subject_type = 'version' AND a.subject_id = :versionId AND a.workspace_id = :workspaceId ORDER BY a.at, a.id`,
         { replacements: { versionId, workspaceId }, type: QueryTypes.SELECT },
       ),
-      known ? userNames(sequelize, actorIds(known)) : Promise.resolve(null),
     ]);
+  }
+
+  /**
+   * A version's detail: the read model, overlaid with the pipeline's live state (given by a
+   * command's answer, or queried). `rows` may have been started alongside the command.
+   */
+  async function detail(c: Context<AppEnv>, workspaceId: string, miniProgramId: string, versionId: string, known?: ReleaseState, rows = detailRows(c, workspaceId, miniProgramId, versionId)) {
+    const role = c.get('role');
+    const user = c.get('user')!;
+    const [versions, audit] = await rows;
     const version = versions[0];
     if (!version) throw notFound('Version');
     let state: ReleaseState | null = known ?? null;
     if (!state && version.status !== 'uploaded') state = await queryPipeline(versionId);
-    const names = knownNames ?? (state ? await userNames(sequelize, actorIds(state)) : new Map<string, string>());
+    // Names of the people in the timeline: mostly known already (the caller, the row's people).
+    const names = new Map<string, string>([[user.id, user.name]]);
+    for (const p of [version.createdBy, version.submittedBy, version.decidedBy]) if (p) names.set(p.id, p.name);
+    const unknown = state ? [...new Set([...state.timeline.map((t) => t.actorId), state.decidedBy])].filter((x): x is string => !!x && !names.has(x)) : [];
+    if (unknown.length) for (const [id, name] of await userNames(sequelize, unknown)) names.set(id, name);
     if (known) {
       version.status = known.status;
       if (known.decidedBy) version.decidedBy = { id: known.decidedBy, name: names.get(known.decidedBy) ?? 'unknown' };
       version.decisionComment = known.decisionComment ?? version.decisionComment;
       version.releasedAt = known.releasedAt ?? version.releasedAt;
-      version.allowedActions = allowedVersionActions({ role, userId, status: known.status, submittedBy: known.submitterId, laneBusy: !terminalReleaseStatuses.includes(known.status) });
+      version.allowedActions = allowedVersionActions({ role, userId: user.id, status: known.status, submittedBy: known.submitterId, laneBusy: !terminalReleaseStatuses.includes(known.status) });
     }
     return {
       version,
@@ -140,6 +151,9 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
     // The workflow checks the version belongs to this workspace and mini program (else not_found),
     // so the command needs no read-model lookup first.
     const input = { actorId: c.get('user')!.id, workspaceId, miniProgramId, comment: parsed.data.comment || undefined };
+    // The read model is read while the command runs: the answer waits for the slower of the two only.
+    const rows = detailRows(c, workspaceId, miniProgramId, versionId);
+    rows.catch(() => undefined); // (awaited below; a refused command must not leave it unhandled)
     let state: ReleaseState;
     try {
       state = await runCommand(action, handle, input, updateId(c, action));
@@ -151,7 +165,7 @@ export function versionRoutes({ sequelize, temporal, store, config }: ApiDeps) {
       }
       throw err;
     }
-    return c.json(await detail(c, workspaceId, miniProgramId, versionId, state), 200);
+    return c.json(await detail(c, workspaceId, miniProgramId, versionId, state, rows), 200);
   };
 
   function runCommand(action: 'approve' | 'reject' | 'withdraw' | 'release', handle: WorkflowHandle, input: DecisionInput, id: string | undefined): Promise<ReleaseState> {
