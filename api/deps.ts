@@ -30,6 +30,8 @@ export interface AuthedUser {
 export interface AppEnv {
   Variables: {
     requestId: string;
+    /** performance.now() when the request arrived (Server-Timing). */
+    startedAt: number;
     user: AuthedUser | null;
     /** How the request authenticated: a console session (needs CSRF) or a bearer token. */
     authKind: 'session' | 'token' | 'invalid_token' | null;

@@ -11,6 +11,7 @@ import { sha256 } from './passwords.js';
 export const sessionCookie = 'mpdp_session';
 
 export const requestId: MiddlewareHandler<AppEnv> = async (c, next) => {
+  c.set('startedAt', performance.now());
   const id = randomUUID();
   c.set('requestId', id);
   c.header('X-Request-Id', id);

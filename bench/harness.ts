@@ -90,10 +90,13 @@ export async function session(baseUrl: string, email: string) {
   const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0]!;
   const { csrfToken } = (await res.json()) as { csrfToken: string };
   const headers = { cookie, 'x-csrf-token': csrfToken };
-  return {
+  const s = {
     headers,
+    /** The Server-Timing header of the last POST, as { name: ms }. */
+    lastTiming: {} as Record<string, number>,
     async post(url: string, body?: unknown) {
       const r = await fetch(baseUrl + url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) });
+      s.lastTiming = Object.fromEntries((r.headers.get('server-timing') ?? '').split(',').map((m) => /(\w+);dur=([\d.]+)/.exec(m)).filter((m) => !!m).map((m) => [m[1]!, Number(m[2])]));
       const json = (await r.json()) as any;
       if (r.status >= 300) throw new Error(`${url}: ${r.status} ${JSON.stringify(json)}`);
       return json;
@@ -112,4 +115,5 @@ export async function session(baseUrl: string, email: string) {
       return json;
     },
   };
+  return s;
 }

@@ -65,7 +65,6 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
     state.status = status;
     state.waitingFor = waitingText[status];
     state.timeline.push({ at, status, actorId, action, ...(comment ? { comment } : {}) });
-    upsertSearchAttributes([{ key: ReleaseStateKey, value: status }]);
     pending.push({
       versionId: state.versionId, miniProgramId: state.miniProgramId, workspaceId: state.workspaceId, status, at, seq: state.seq,
       submittedBy: state.submitterId, submittedAt: state.submittedAt, decidedBy: state.decidedBy, decisionComment: state.decisionComment, releasedAt: state.releasedAt,
@@ -76,9 +75,12 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
     });
   }
 
-  // The projector: one write at a time, in order; then the entity hears of it. A signal (not an
-  // update), because the entity only needs to know and must never hold this pipeline up.
+  // The projector: one write at a time, in order; then the search attribute and the entity follow.
+  // They follow the projection (not the command) so a command's workflow task carries only its
+  // answer and one activity: the reviewer waits for nothing else. The entity hears by signal (not
+  // update), because it only needs to know and must never hold this pipeline up.
   let projecting = false;
+  let projectedSeq = 0;
   async function drain() {
     if (projecting) return;
     projecting = true;
@@ -87,6 +89,8 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
         const p = pending[0]!;
         await projectVersionStatus(p);
         pending.shift();
+        projectedSeq = p.seq;
+        upsertSearchAttributes([{ key: ReleaseStateKey, value: p.status }]);
         await parent.signal(releaseProgressSignal, { versionId: p.versionId, status: p.status as ReleaseStatus, at: p.at, seq: p.seq });
       }
     } finally {
@@ -198,6 +202,10 @@ export async function releasePipeline(input: ReleaseInput): Promise<ReleaseState
     await condition(() => state.status !== 'in_review');
     const decided = state.status as ReleaseStatus; // changed by an update handler meanwhile
     if (decided === 'approved' || decided === 'rejected') {
+      // Mail once the read model shows the decision (the link opens on it), and not inside the
+      // decision's own workflow task.
+      const decidedSeq = state.seq;
+      await condition(() => projectedSeq >= decidedSeq);
       await notifySubmitter({
         dedupeKey: `${workflowInfo().workflowId}:decision`, submitterId: input.submitterId, miniProgramName: input.miniProgramName,
         version: input.version, outcome: decided, comment: state.decisionComment, link,
