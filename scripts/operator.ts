@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline/promises';
+import { Writable } from 'node:stream';
 import { createSequelize, migrate } from '../db/index.js';
 import { ensureOperator } from '../db/seed.js';
 import { loadConfig } from '../lib/config.js';
@@ -15,9 +16,20 @@ if (!email || !/^[^@\s]+@[^@\s]+$/.test(email)) {
 }
 let password = process.env.MPDP_OPERATOR_PASSWORD ?? '';
 if (!password) {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
-  password = (await rl.question(`Password for ${email} (at least 10 characters): `)).trim();
+  // Typed on a terminal, the password is not echoed: the prompt is written, then output is muted.
+  let muted = false;
+  const output = new Writable({
+    write(chunk, _encoding, done) {
+      if (!muted) process.stderr.write(chunk);
+      done();
+    },
+  });
+  const rl = createInterface({ input: process.stdin, output, terminal: !!process.stdin.isTTY });
+  const answer = rl.question(`Password for ${email} (at least 10 characters): `);
+  muted = true;
+  password = (await answer).trim();
   rl.close();
+  process.stderr.write('\n');
 }
 if (password.length < 10) {
   console.error('The operator password must be at least 10 characters.');
