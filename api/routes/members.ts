@@ -16,6 +16,7 @@ import type { ApiDeps, AppEnv } from '../deps.js';
 import { publicRoute, requirePermission, sessionCookie } from '../middleware.js';
 import { hashPassword, newSecret, sha256, verifyPassword } from '../passwords.js';
 import { MiniProgramParams, MiniProgramRoleSchema, WorkspaceParams, errorResponses, json } from '../schemas.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
 
 /** Most addresses one invite request takes. */
 export const maxInvitesPerRequest = 1000;
@@ -297,24 +298,33 @@ export function memberRoutes({ sequelize, temporal, config }: ApiDeps) {
       createRoute({
         method: 'get', path: '/workspaces/{workspaceId}/invitations', tags: ['members'], summary: 'Invitations of the workspace, newest first (filter by status)',
         middleware: [requirePermission('member.read')],
-        request: { params: WorkspaceParams, query: z.object({ status: z.enum(invitationStatuses).optional(), batchId: z.string().max(100).optional(), limit: z.coerce.number().int().min(1).max(1000).default(200) }) },
-        responses: { 200: json(z.object({ items: z.array(InvitationSchema), counts: z.record(z.string(), z.number()) }), 'Invitations'), ...errorResponses },
+        request: { params: WorkspaceParams, query: z.object({ status: z.enum(invitationStatuses).optional(), batchId: z.string().max(100).optional(), limit: z.coerce.number().int().min(1).max(1000).default(200), cursor: z.string().max(300).optional() }) },
+        responses: { 200: json(z.object({ items: z.array(InvitationSchema), counts: z.record(z.string(), z.number()), nextCursor: z.string().nullable() }), 'Invitations, a page at a time'), ...errorResponses },
       }),
       async (c) => {
         const { workspaceId } = c.req.valid('param');
-        const { status, batchId, limit } = c.req.valid('query');
+        const { status, batchId, limit, cursor } = c.req.valid('query');
+        const [cAt, cId] = cursor ? decodeCursor(cursor) : [null, null];
         const effective = `(CASE WHEN i.status = 'pending' AND i.expires_at <= now() THEN 'expired' ELSE i.status END)`;
         const [rows, counts] = await Promise.all([
-          sequelize.query<InvitationRow>(
-            `${invitationSelect} WHERE i.workspace_id = :workspaceId ${status ? `AND ${effective} = :status` : ''} ${batchId ? 'AND i.batch_id = :batchId' : ''}
-             ORDER BY i.created_at DESC, i.id DESC LIMIT :limit`,
-            { replacements: { workspaceId, status: status ?? null, batchId: batchId ?? null, limit }, type: QueryTypes.SELECT },
+          // A batch shares one created_at: the id breaks ties, and the cursor keeps microseconds (text).
+          sequelize.query<InvitationRow & { cursor_at: string }>(
+            `${invitationSelect.replace(' FROM invitations i', ', i.created_at::text AS cursor_at FROM invitations i')}
+             WHERE i.workspace_id = :workspaceId ${status ? `AND ${effective} = :status` : ''} ${batchId ? 'AND i.batch_id = :batchId' : ''}
+             ${cursor ? 'AND (i.created_at, i.id) < (:cAt::timestamptz, :cId)' : ''}
+             ORDER BY i.created_at DESC, i.id DESC LIMIT :limit + 1`,
+            { replacements: { workspaceId, status: status ?? null, batchId: batchId ?? null, limit, cAt, cId }, type: QueryTypes.SELECT },
           ),
           sequelize.query<{ status: string; n: string }>(`SELECT ${effective} AS status, count(*) AS n FROM invitations i WHERE i.workspace_id = :workspaceId GROUP BY 1`, {
             replacements: { workspaceId }, type: QueryTypes.SELECT,
           }),
         ]);
-        return c.json({ items: rows.map(invitationOut), counts: Object.fromEntries(counts.map((r) => [r.status, Number(r.n)])) }, 200);
+        const page = rows.slice(0, limit);
+        const last = page.at(-1);
+        return c.json({
+          items: page.map(invitationOut), counts: Object.fromEntries(counts.map((r) => [r.status, Number(r.n)])),
+          nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_at, last.id) : null,
+        }, 200);
       },
     )
     .openapi(

@@ -12,6 +12,7 @@ import type { ApiDeps, AppEnv } from '../deps.js';
 import { requirePermission } from '../middleware.js';
 import { findMiniProgram, listVersions, miniProgramColumns, miniProgramOut, type MiniProgramRowOut } from '../queries.js';
 import { MiniProgramDetailSchema, MiniProgramParams, MiniProgramSchema, WorkspaceParams, errorResponses, json } from '../schemas.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
 
 export const categories = ['shopping', 'food', 'travel', 'finance', 'lifestyle', 'education', 'entertainment', 'health', 'tools', 'other'] as const;
 
@@ -31,14 +32,6 @@ const ListQuery = z.object({
   cursor: z.string().max(200).optional(),
 });
 
-const encodeCursor = (createdAt: Date, id: string) => Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown;
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') return [v[0], v[1]];
-  } catch { /* fall through */ }
-  throw new AppError(400, 'invalid_cursor', 'The cursor is not one this API issued');
-}
 
 /** The list query, shared with the bench's bare-route baseline so both serve the same SQL. */
 export const listMiniProgramsSql = (o: { q: boolean; status: boolean; cursor: boolean }) =>

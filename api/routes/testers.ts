@@ -8,6 +8,7 @@ import type { ApiDeps, AppEnv } from '../deps.js';
 import { requirePermission } from '../middleware.js';
 import { WorkspaceParams, errorResponses, json } from '../schemas.js';
 import { previewRoutes } from './preview.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
 
 /** Most rows one CSV import takes (the file limit below is the other bound). */
 export const maxImportRows = 10_000;
@@ -65,14 +66,6 @@ const ImportForm = z
 
 const TesterParams = WorkspaceParams.extend({ testerId: z.string().min(1).max(100) });
 
-const encodeCursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url');
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown;
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && !Number.isNaN(Date.parse(v[0]))) return [v[0], v[1]];
-  } catch { /* fall through */ }
-  throw new AppError(400, 'invalid_cursor', 'The cursor is not one this API issued');
-}
 
 interface TesterRow {
   id: string; email: string; mini_program_id: string | null; mini_program_name: string | null; user_id: string | null; user_name: string | null;

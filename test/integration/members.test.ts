@@ -166,6 +166,17 @@ describe('invitations through HTTP with the SMTP peer', () => {
     await eventually(() => good.every((g) => stack.mails.some((m) => m.to.includes(g))), { what: 'a mail to each of the 56 addresses' });
     const listed = await admin.get(`${ws}/invitations?batchId=${report.batchId}`);
     expect(listed.body.items).toHaveLength(56);
+    // Paging through one batch (one shared created_at): every invitation exactly once.
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: any = await admin.get(`${ws}/invitations?batchId=${report.batchId}&limit=10${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.body.items.map((i: { id: string }) => i.id));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen).toHaveLength(56);
+    expect(new Set(seen)).toEqual(new Set(listed.body.items.map((i: { id: string }) => i.id)));
+    expect((await admin.get(`${ws}/invitations?cursor=garbage`)).body.error.code).toBe('invalid_cursor');
     expect((await admin.post(`${ws}/invitations`, { emails: Array.from({ length: 1001 }, (_, i) => `a${i}@x.test`), role: 'developer' })).status).toBe(400);
   });
 });
