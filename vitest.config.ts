@@ -14,6 +14,9 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 180_000,
+    // Pages and pipelines answer within a second on a quiet machine, but CI shares two cores among
+    // the server, the worker, PostgreSQL and Chromium: polls wait up to 15 s before failing.
+    expect: { poll: { timeout: 15_000 } },
     globalSetup: services,
     projects: [
       { extends: true, test: { name: 'unit', include: ['**/*.unit.test.ts'], exclude: ['node_modules/**', 'web/**'] } },
