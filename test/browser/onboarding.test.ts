@@ -2,12 +2,13 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureOperator } from '../../db/seed.js';
 import { realisticPackage } from '../fixtures/packages.js';
 import { Agent, startStack, testPassword, type Stack } from '../helpers/stack.js';
 import { uid } from '../helpers/workflow-env.js';
+import { launchChromium } from '../helpers/browser.js';
 
 const shots = fileURLToPath(new URL('../../test-artifacts/screens/', import.meta.url));
 let stack: Stack;
@@ -62,10 +63,7 @@ beforeAll(async () => {
   stack = await startStack({ web: true, devMailbox: true, env: { APPLICATION_REMINDER_MS: '0' } });
   operatorEmail = `operator-${uid()}@example.test`;
   await ensureOperator(stack.sequelize, { email: operatorEmail, password: testPassword, name: 'Olga Operator' });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -2,10 +2,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realisticPackage } from '../fixtures/packages.js';
 import { startStack, testPassword, type Stack } from '../helpers/stack.js';
+import { launchChromium } from '../helpers/browser.js';
 
 const shots = fileURLToPath(new URL('../../test-artifacts/screens/', import.meta.url));
 let stack: Stack;
@@ -27,10 +28,7 @@ async function signIn(page: Page, email: string) {
 beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
   stack = await startStack({ web: true });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../api/passwords.js';
 import { loadConfig } from '../../lib/config.js';
@@ -10,6 +10,7 @@ import { signPreviewToken } from '../../lib/preview-token.js';
 import { realisticPackage } from '../fixtures/packages.js';
 import { startStack, testPassword, type Agent, type Stack } from '../helpers/stack.js';
 import { uid } from '../helpers/workflow-env.js';
+import { launchChromium } from '../helpers/browser.js';
 
 const shots = fileURLToPath(new URL('../../test-artifacts/screens/', import.meta.url));
 let stack: Stack;
@@ -47,10 +48,7 @@ async function outsider(name: string) {
 beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
   stack = await startStack({ web: true });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   dev = await stack.agent('developer');
   const res = await dev.post(`/api/v1/workspaces/${stack.workspaceId}/mini-programs`, { name: 'Lantern Market', description: 'Night market stalls', category: 'food', icon: '🏮' });
   mp = { id: res.body.id, name: res.body.name };

@@ -1,4 +1,4 @@
-import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities/index.js';
 import {
@@ -7,7 +7,7 @@ import {
 } from '../../workflows/contracts/account-application.js';
 import { invitationStatusQuery, invitationWorkflowId } from '../../workflows/contracts/invitation.js';
 import { eventually } from '../helpers/eventually.js';
-import { maybeRecordHistory, startTestWorker, uid } from '../helpers/workflow-env.js';
+import { maybeRecordHistory, refusal, startTestWorker, uid } from '../helpers/workflow-env.js';
 
 /** Plain-function activities that record what the workflows asked for. */
 const calls: { name: string; input: any }[] = [];
@@ -57,12 +57,6 @@ async function apply(o: { reminderMs?: number; ttlMs?: number } = {}) {
   };
   const handle = await client.workflow.start('accountApplication', { workflowId: applicationWorkflowId(applicationId), taskQueue: env.taskQueue, args: [input] });
   return { applicationId, input, handle };
-}
-
-async function refusal(p: Promise<unknown>) {
-  const err = await p.then(() => null, (e: unknown) => e);
-  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-  return (err as WorkflowUpdateFailedError).cause as { type?: string; message: string };
 }
 
 describe('accountApplication', () => {

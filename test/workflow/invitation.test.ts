@@ -1,4 +1,4 @@
-import { ApplicationFailure, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure as ActivityAppFailure } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import {
   withdrawInvitationUpdate, type InvitationInput, type InvitationStatus,
 } from '../../workflows/contracts/invitation.js';
 import { eventually } from '../helpers/eventually.js';
-import { maybeRecordHistory, startTestWorker, uid } from '../helpers/workflow-env.js';
+import { maybeRecordHistory, refusal, startTestWorker, uid } from '../helpers/workflow-env.js';
 
 const secret = 'workflow-test-secret-key';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -90,14 +90,6 @@ function historyText(history: unknown): string {
 async function closed(p: Promise<unknown>) {
   const err = await p.then(() => null, (e: unknown) => e);
   expect((err as Error)?.name).toBe('WorkflowNotFoundError');
-}
-
-async function refusal(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await p.then(() => null, (e: unknown) => e);
-  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-  const cause = (err as WorkflowUpdateFailedError).cause;
-  expect(cause).toBeInstanceOf(ApplicationFailure);
-  return cause as ApplicationFailure;
 }
 
 describe('memberInvitation', () => {

@@ -1,4 +1,4 @@
-import { ApplicationFailure, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure as ActivityAppFailure } from '@temporalio/activity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities/index.js';
@@ -10,7 +10,7 @@ import {
   approveUpdate, rejectUpdate, releaseStatusQuery, releaseUpdate, releaseWorkflowId, withdrawUpdate, type ReleaseStatus,
 } from '../../workflows/contracts/release.js';
 import { eventually } from '../helpers/eventually.js';
-import { maybeRecordHistory, startTestWorker, uid } from '../helpers/workflow-env.js';
+import { maybeRecordHistory, refusal, startTestWorker, uid } from '../helpers/workflow-env.js';
 
 /** Plain-function activities that record what the workflows asked for. */
 function fakeActivities() {
@@ -68,14 +68,6 @@ async function statusOf(versionId: string) {
   return (await client.workflow.getHandle(releaseWorkflowId(versionId)).query(releaseStatusQuery)).status;
 }
 const reaches = (versionId: string, status: ReleaseStatus) => eventually(async () => (await statusOf(versionId)) === status, { what: `${versionId} to be ${status}` });
-
-async function refusal(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await p.then(() => null, (e: unknown) => e);
-  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-  const cause = (err as WorkflowUpdateFailedError).cause;
-  expect(cause).toBeInstanceOf(ApplicationFailure);
-  return cause as ApplicationFailure;
-}
 
 describe('release pipeline', () => {
   it('goes upload → review → approved → released, and the mini program shows it live', async () => {
