@@ -4,6 +4,9 @@ import type { Mailer } from '../lib/mailer.js';
 import { createAccountActivities } from './accounts.js';
 import { createOutbox, renderMail } from './mail.js';
 import { createMemberActivities } from './members.js';
+import { createPipelineActivities } from './pipeline.js';
+import { createRuntimeActivities } from './runtime.js';
+import { createWebhookActivities } from './webhooks.js';
 import type { PackageStore } from '../lib/storage.js';
 import { checkPackage, PackageError } from '../lib/package-check.js';
 import { FailureType } from '../workflows/contracts/errors.js';
@@ -22,7 +25,7 @@ export interface AuditInput {
   /** Unique per workflow step, so a retried projection writes one row. */
   dedupeKey: string;
   workspaceId: string;
-  subjectType: 'mini_program' | 'version' | 'workspace' | 'member' | 'invitation' | 'application' | 'tester' | 'user';
+  subjectType: 'mini_program' | 'version' | 'workspace' | 'member' | 'invitation' | 'application' | 'tester' | 'user' | 'pipeline';
   subjectId: string;
   actorId: string | null;
   action: string;
@@ -92,7 +95,10 @@ function heartbeat(details: unknown) {
 
 /** Every side effect the workflows have. Built over its dependencies, wired in temporal/worker.ts. */
 export function createActivities(deps: ActivityDeps) {
-  return { ...createReleaseActivities(deps), ...createAccountActivities(deps), ...createMemberActivities(deps) };
+  return {
+    ...createReleaseActivities(deps), ...createAccountActivities(deps), ...createMemberActivities(deps),
+    ...createPipelineActivities(deps), ...createRuntimeActivities(deps), ...createWebhookActivities(deps),
+  };
 }
 
 /** Projections, package checks and mails of the release pipeline. */
@@ -179,8 +185,11 @@ function createReleaseActivities({ sequelize, mailer, store, publicUrl }: Activi
       let bytes: Buffer;
       try {
         bytes = await store.get(input.packageSha256);
-      } catch {
-        throw ApplicationFailure.nonRetryable(`package ${input.packageSha256} is missing from storage`, FailureType.packageInvalid);
+      } catch (err) {
+        // A package that is not there is a bad package; storage that fails is retried (and the
+        // pipeline parks as stuck when the retries run out).
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw ApplicationFailure.nonRetryable(`package ${input.packageSha256} is missing from storage`, FailureType.packageInvalid);
+        throw ApplicationFailure.retryable(`package storage failed: ${(err as Error).message}`, 'storage_unavailable');
       }
       try {
         const summary = await checkPackage(bytes, { version: input.version });

@@ -14,6 +14,10 @@ import { testerRoutes } from './routes/testers.js';
 import { eventRoutes } from './routes/events.js';
 import { miniProgramRoutes } from './routes/mini-programs.js';
 import { versionRoutes } from './routes/versions.js';
+import { runtimeRoutes } from './routes/runtime.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { reviewRoutes } from './routes/reviews.js';
+import { pipelineRoutes } from './routes/pipelines.js';
 import { AppError } from '../lib/errors.js';
 
 /** The API's human index: the routes of the OpenAPI document. */
@@ -42,7 +46,11 @@ export function createApp(deps: ApiDeps) {
     .route('/', testerRoutes(deps))
     .route('/', miniProgramRoutes(deps))
     .route('/', versionRoutes(deps))
-    .route('/', eventRoutes(deps));
+    .route('/', eventRoutes(deps))
+    .route('/', runtimeRoutes(deps))
+    .route('/', webhookRoutes(deps))
+    .route('/', reviewRoutes(deps))
+    .route('/', pipelineRoutes(deps));
 
   api.get('/sample-package', publicRoute, (c) => {
     const file = path.join(deps.config.dataDir, 'sample-package.zip');

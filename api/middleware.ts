@@ -59,7 +59,7 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
     if (bearer) {
       const [row] = await sequelize.query<AuthRow>(
         `SELECT u.id, u.email, u.name, u.is_operator, NULL AS csrf_token, ${membershipColumns(':ws', ':mp').replace('%FROM%', 'api_tokens t JOIN users u ON u.id = t.user_id')}
-         WHERE t.token_hash = :hash AND t.revoked_at IS NULL`,
+         WHERE t.token_hash = :hash AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())`,
         { replacements: { hash: sha256(bearer), ws, mp }, type: QueryTypes.SELECT },
       );
       if (!row) {
@@ -105,7 +105,7 @@ export const csrf: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 function refuseAnonymous(c: Context<AppEnv>): never {
-  if (c.get('authKind') === 'invalid_token') throw new AppError(401, 'invalid_token', 'The API token is unknown or revoked');
+  if (c.get('authKind') === 'invalid_token') throw new AppError(401, 'invalid_token', 'The API token is unknown, revoked or expired');
   throw unauthenticated();
 }
 

@@ -1,7 +1,8 @@
 import { z } from '@hono/zod-openapi';
-import { releaseStatuses } from '../workflows/contracts/release.js';
+import { pipelineKinds, releaseStatuses } from '../workflows/contracts/release.js';
 import { miniProgramStatuses } from '../workflows/contracts/mini-program.js';
 import { miniProgramRoles, workspaceRoles } from '../lib/permissions.js';
+import { versionActions } from '../lib/actions.js';
 
 export const ErrorSchema = z
   .object({ error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()), requestId: z.string() }) })
@@ -32,7 +33,7 @@ export const VersionSchema = z
     createdBy: z.object({ id: z.string(), name: z.string() }), submittedBy: z.object({ id: z.string(), name: z.string() }).nullable(),
     submittedAt: z.string().nullable(), decidedBy: z.object({ id: z.string(), name: z.string() }).nullable(), decisionComment: z.string().nullable(),
     releasedAt: z.string().nullable(), createdAt: z.string(), updatedAt: z.string(),
-    allowedActions: z.array(z.enum(['submit', 'approve', 'reject', 'withdraw', 'release'])),
+    allowedActions: z.array(z.enum(versionActions)),
   })
   .openapi('Version');
 
@@ -69,3 +70,60 @@ export const errorResponses = {
 } as const;
 
 export const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+// The release pipeline in depth (issue 4): a pipeline's whole state as the console sees it.
+export const RolloutStageSchema = z
+  .object({
+    kind: z.enum(['percent', 'whitelist']),
+    percent: z.number().describe('0 < percent ≤ 100 for a percent stage; ignored for the whitelist stage'),
+    soakMs: z.number().int().describe('how long the stage soaks before the next (0–30 days)'),
+  })
+  .openapi('RolloutStage');
+export const HealthReportSchema = z
+  .object({
+    at: z.string(), launches: z.number(), crashes: z.number(), crashRate: z.number(), liveLaunches: z.number(), liveCrashes: z.number(), liveCrashRate: z.number(),
+    verdict: z.enum(['green', 'red', 'insufficient_data']), reason: z.string(),
+  })
+  .openapi('HealthReport');
+export const RolloutStateSchema = z
+  .object({
+    plan: z.array(RolloutStageSchema), stageIndex: z.number(), stageStartedAt: z.string().nullable(), soakEndsAt: z.string().nullable(), remainingSoakMs: z.number().nullable(),
+    percent: z.number(), whitelist: z.boolean(), lastHealth: HealthReportSchema.nullable(),
+  })
+  .openapi('RolloutState');
+export const PipelineTimelineEntrySchema = z
+  .object({
+    at: z.string(), status: z.enum(releaseStatuses), actorId: z.string().nullable(), action: z.string(), comment: z.string().optional(),
+    data: z.record(z.string(), z.unknown()).optional().describe('numbers and facts of the step: health figures, stage, reason code, error'),
+  })
+  .openapi('PipelineTimelineEntry');
+export const PipelineViewSchema = z
+  .object({
+    kind: z.enum(pipelineKinds), pipelineId: z.string(), versionId: z.string(), miniProgramId: z.string(), workspaceId: z.string(), version: z.string(),
+    status: z.enum(releaseStatuses), hotfix: z.boolean(), submitterId: z.string(), submittedAt: z.string(), reason: z.string().nullable(), baselineVersionId: z.string().nullable(),
+    reviewRequestedAt: z.string().nullable(), slaDueAt: z.string().nullable(), remindedAt: z.string().nullable(), escalatedAt: z.string().nullable(),
+    requiredApprovals: z.number(), approvals: z.array(z.object({ actorId: z.string(), at: z.string(), comment: z.string().nullable() })),
+    rejection: z
+      .object({
+        actorId: z.string(), at: z.string(), reasonCode: z.string(), reasonLabel: z.string(), comment: z.string(),
+        attachment: z.object({ name: z.string(), sha256: z.string(), size: z.number(), contentType: z.string() }).nullable(),
+      })
+      .nullable(),
+    decidedBy: z.string().nullable(), decisionComment: z.string().nullable(), releasedAt: z.string().nullable(),
+    rollout: RolloutStateSchema.nullable(),
+    stuck: z.object({ step: z.string(), error: z.string(), since: z.string(), resumeStatus: z.enum(releaseStatuses), retries: z.number() }).nullable(),
+    waitingFor: z.string(), timeline: z.array(PipelineTimelineEntrySchema), seq: z.number(),
+    names: z.record(z.string(), z.string()).describe('user id → name, for everyone the pipeline mentions'),
+    waitingWords: z.string().describe('what it waits for and on whom, in words, with the SLA clock'),
+    temporalUrl: z.string(), sla: z.object({ waitedMs: z.number(), dueAt: z.string().nullable(), overdue: z.boolean() }).nullable(),
+  })
+  .openapi('PipelineView');
+
+/** A version's page: its row, its release pipeline as the console sees it, its audit trail. */
+export const VersionDetailViewSchema = VersionDetailSchema.extend({
+  pipeline: PipelineViewSchema.nullable(),
+  lane: z
+    .object({ pipelineId: z.string().nullable(), status: z.enum(releaseStatuses).nullable(), versionId: z.string().nullable() })
+    .nullable()
+    .describe('another pipeline holding the mini program\'s lane (in review or rolling out), if any'),
+}).openapi('VersionDetailView');

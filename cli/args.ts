@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-/** A command line the CLI cannot run: the message is printed with a pointer to --help, exit code 2. */
+/** A command line the CLI cannot run: the message is printed with a pointer to --help, exit code 1. */
 export class UsageError extends Error {
   constructor(message: string, readonly command?: string) {
     super(message);
@@ -18,9 +18,10 @@ export class Exit extends Error {
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string };
 
-/** Options every command takes: --help and the connection overrides. */
+/** Options every command takes: --help, --json and the connection overrides. */
 export const commonOptions = {
   help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
   server: { type: 'string' },
   token: { type: 'string' },
 } as const;

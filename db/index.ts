@@ -7,6 +7,10 @@ import * as m0002 from './migrations/0002-user-last-workspace.js';
 import * as m0003 from './migrations/0003-accounts.js';
 import * as m0004 from './migrations/0004-members.js';
 import * as m0005 from './migrations/0005-testers.js';
+import * as m0006 from './migrations/0006-release-pipeline.js';
+import * as m0007 from './migrations/0007-runtime.js';
+import * as m0008 from './migrations/0008-webhooks.js';
+import * as m0009 from './migrations/0009-tokens.js';
 
 export { QueryTypes };
 
@@ -17,6 +21,10 @@ const migrations = [
   { name: '0003-accounts', ...m0003 },
   { name: '0004-members', ...m0004 },
   { name: '0005-testers', ...m0005 },
+  { name: '0006-release-pipeline', ...m0006 },
+  { name: '0007-runtime', ...m0007 },
+  { name: '0008-webhooks', ...m0008 },
+  { name: '0009-tokens', ...m0009 },
 ];
 
 export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));

@@ -24,6 +24,16 @@ const schema = z.object({
   MAX_PACKAGE_BYTES: z.coerce.number().int().min(1024).default(16 * MiB),
   SESSION_TTL_HOURS: z.coerce.number().int().min(1).default(24 * 7),
   REVIEW_REMINDER_MS: durationMs(24 * 3600_000),
+  REVIEW_ESCALATION_MS: durationMs(24 * 3600_000),
+  REVIEW_SLA_MS: durationMs(48 * 3600_000),
+  STEP_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  ROLLOUT_SOAK_MS: durationMs(3600_000),
+  HEALTH_CHECK_INTERVAL_MS: durationMs(60_000),
+  CRASH_RATE_LIMIT: z.coerce.number().min(0).max(1).default(0.0109),
+  CRASH_RATIO_LIMIT: z.coerce.number().min(1).default(2),
+  HEALTH_MIN_LAUNCHES: z.coerce.number().int().min(1).default(200),
+  TEMPORAL_UI_URL: z.url().optional(),
+  WEBHOOK_ALLOW_HTTP: z.enum(['true', 'false', '1', '0']).optional().transform((v) => (v === undefined ? undefined : v === 'true' || v === '1')),
   INVITATION_TTL_MS: durationMs(7 * 24 * 3600_000),
   INVITATION_REMINDER_MS: durationMs(6 * 24 * 3600_000),
   APPLICATION_TTL_MS: durationMs(14 * 24 * 3600_000),
@@ -59,7 +69,19 @@ export interface Config {
   readonly mailFrom: string;
   readonly maxPackageBytes: number;
   readonly sessionTtlMs: number;
-  readonly release: { readonly reviewReminderMs: number };
+  readonly release: {
+    readonly reviewReminderMs: number;
+    readonly reviewEscalationMs: number;
+    readonly reviewSlaMs: number;
+    readonly stepAttempts: number;
+    readonly defaultSoakMs: number;
+    readonly healthCheckIntervalMs: number;
+    readonly health: { readonly maxCrashRate: number; readonly maxRatioToLive: number; readonly minLaunches: number };
+  };
+  /** Links from the console to a workflow's page in the Temporal Web UI. */
+  readonly temporalUiUrl: string;
+  /** Webhook endpoints may be plain http:// (never in production unless set). */
+  readonly webhookAllowHttp: boolean;
   readonly accounts: {
     readonly invitationTtlMs: number;
     readonly invitationReminderMs: number;
@@ -127,7 +149,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mailFrom: e.MAIL_FROM,
     maxPackageBytes: e.MAX_PACKAGE_BYTES,
     sessionTtlMs: e.SESSION_TTL_HOURS * 3600_000,
-    release: Object.freeze({ reviewReminderMs: e.REVIEW_REMINDER_MS }),
+    release: Object.freeze({
+      reviewReminderMs: e.REVIEW_REMINDER_MS,
+      reviewEscalationMs: e.REVIEW_ESCALATION_MS,
+      reviewSlaMs: e.REVIEW_SLA_MS,
+      stepAttempts: e.STEP_ATTEMPTS,
+      defaultSoakMs: e.ROLLOUT_SOAK_MS,
+      healthCheckIntervalMs: e.HEALTH_CHECK_INTERVAL_MS,
+      health: Object.freeze({ maxCrashRate: e.CRASH_RATE_LIMIT, maxRatioToLive: e.CRASH_RATIO_LIMIT, minLaunches: e.HEALTH_MIN_LAUNCHES }),
+    }),
+    temporalUiUrl: (e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),
+    webhookAllowHttp: e.WEBHOOK_ALLOW_HTTP ?? e.MPDP_MODE !== 'production',
     accounts: Object.freeze({
       invitationTtlMs: e.INVITATION_TTL_MS,
       invitationReminderMs: e.INVITATION_REMINDER_MS,
@@ -163,6 +195,16 @@ export const settingsDoc: Record<keyof typeof schema.shape, string> = {
   MAX_PACKAGE_BYTES: 'largest package upload',
   SESSION_TTL_HOURS: 'console session lifetime',
   REVIEW_REMINDER_MS: 'reviewer reminder after a submission waits this long',
+  REVIEW_ESCALATION_MS: 'Admins get an escalation this long after the reviewer reminder (24 h)',
+  REVIEW_SLA_MS: 'a review is due this long after it was requested (48 h)',
+  STEP_ATTEMPTS: 'attempts of a failing pipeline step (storage, mail) before it parks as stuck',
+  ROLLOUT_SOAK_MS: 'soak time of each stage of the default rollout ladder (1 h)',
+  HEALTH_CHECK_INTERVAL_MS: 'how often a soaking stage checks its crash rate (1 min)',
+  CRASH_RATE_LIMIT: 'a rollout halts above this crash rate per launch (0.0109 = 1.09%)',
+  CRASH_RATIO_LIMIT: 'a rollout halts above this multiple of the live version\'s crash rate',
+  HEALTH_MIN_LAUNCHES: 'launches of the new version a stage needs before the health check judges it',
+  TEMPORAL_UI_URL: 'Temporal Web UI for links from the console (default the local dev server\'s)',
+  WEBHOOK_ALLOW_HTTP: 'allow plain http:// webhook endpoints (default: yes except in production)',
   INVITATION_TTL_MS: 'an invitation expires after this long (7 days)',
   INVITATION_REMINDER_MS: 'the invitee is reminded after this long (6 days)',
   APPLICATION_TTL_MS: 'an undecided account application expires after this long (14 days)',

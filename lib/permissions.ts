@@ -33,12 +33,25 @@ export const permissionTable = {
   'version.reject': ['admin', 'reviewer'],
   'version.release': ['admin', 'developer', 'mp:owner'],
   'version.preview': [...members, 'mp:owner', 'mp:developer'],
+  /** Advance, pause, resume or abort a rollout in progress. */
+  'version.rollout': ['admin', 'developer', 'mp:owner'],
+  'miniProgram.rollback': ['admin', 'developer', 'mp:owner'],
+  'miniProgram.offline': ['admin', 'mp:owner'],
+  'miniProgram.remove': ['admin'],
+  /** The approvals inbox: what waits on the caller as a reviewer. */
+  'review.inbox': ['admin', 'reviewer'],
+  'release.settings.read': members,
+  'release.settings.manage': ['admin'],
+  'webhook.read': ['admin'],
+  'webhook.manage': ['admin'],
   'audit.read': members,
   'member.read': members,
   'member.manage': ['admin'],
   'tester.read': members,
   'tester.manage': ['admin', 'developer'],
   'platform.applications': ['operator'],
+  /** Every stuck pipeline across workspaces: retry or abort. */
+  'platform.releases': ['operator'],
 } as const satisfies Record<string, readonly Principal[]>;
 
 export type Permission = keyof typeof permissionTable;

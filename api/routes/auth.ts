@@ -12,7 +12,24 @@ import { publicRoute, requireUser, sessionCookie } from '../middleware.js';
 import { hashPassword, newSecret, sha256, verifyPassword } from '../passwords.js';
 import { MeSchema, UserSchema, errorResponses, json } from '../schemas.js';
 
-const TokenSchema = z.object({ id: z.string(), name: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() }).openapi('Token');
+const TokenSchema = z
+  .object({
+    id: z.string(), name: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable(),
+    prefix: z.string().nullable().describe('the first characters of the token (`mpdp_pat_ab12cd`), to tell tokens apart; null for tokens made before prefixes were kept'),
+    expiresAt: z.string().nullable().describe('refused from this moment on; null = never expires'),
+    status: z.enum(['active', 'expired', 'revoked']),
+  })
+  .openapi('Token');
+
+const NewTokenBody = z
+  .object({
+    name: z.string().trim().min(1, 'give the token a name, e.g. where it is used').max(100),
+    expiresInDays: z.number().int().min(1).max(366).nullable().optional().describe('the token is refused after this many days; null or omitted = never expires'),
+  })
+  .openapi('NewToken');
+
+/** `mpdp_pat_` and the first 6 characters of the secret: shown in lists, far too short to guess the rest from. */
+const tokenPrefix = (token: string) => token.slice(0, 'mpdp_pat_'.length + 6);
 
 const LoginBody = z.object({ email: z.email().max(254), password: z.string().min(1).max(200) }).openapi('LoginRequest');
 
@@ -135,15 +152,26 @@ export function authRoutes({ sequelize, config, temporal }: ApiDeps) {
     .openapi(
       createRoute({
         method: 'post', path: '/me/tokens', tags: ['auth'], summary: 'Create a personal access token for the CLI (shown once)', middleware: [requireUser],
-        request: { body: { content: { 'application/json': { schema: z.object({ name: z.string().min(1).max(100) }) } }, required: true } },
-        responses: { 201: json(z.object({ id: z.string(), name: z.string(), token: z.string(), user: UserSchema }), 'Created; the token is not shown again') },
+        request: { body: { content: { 'application/json': { schema: NewTokenBody } }, required: true } },
+        responses: {
+          201: json(z.object({ id: z.string(), name: z.string(), token: z.string(), prefix: z.string(), createdAt: z.string(), expiresAt: z.string().nullable(), user: UserSchema }), 'Created; the token is not shown again'),
+          400: errorResponses[400], 401: errorResponses[401],
+        },
       }),
       async (c) => {
-        const { name } = c.req.valid('json');
+        const { name, expiresInDays } = c.req.valid('json');
         const token = `mpdp_pat_${newSecret()}`;
         const id = newId('tok');
-        await sequelize.query('INSERT INTO api_tokens (id, user_id, name, token_hash) VALUES (:id, :userId, :name, :hash)', { replacements: { id, userId: c.get('user')!.id, name, hash: sha256(token) } });
-        return c.json({ id, name, token, user: c.get('user')! }, 201);
+        // Only the hash is kept; the prefix is for telling tokens apart in the list.
+        const [[row]] = (await sequelize.query(
+          `INSERT INTO api_tokens (id, user_id, name, token_hash, token_prefix, expires_at)
+           VALUES (:id, :userId, :name, :hash, :prefix, CASE WHEN :days::int IS NULL THEN NULL ELSE now() + make_interval(days => :days::int) END)
+           RETURNING created_at, expires_at`,
+          { replacements: { id, userId: c.get('user')!.id, name, hash: sha256(token), prefix: tokenPrefix(token), days: expiresInDays ?? null } },
+        )) as unknown as [{ created_at: Date; expires_at: Date | null }[]];
+        return c.json({
+          id, name, token, prefix: tokenPrefix(token), createdAt: new Date(row!.created_at).toISOString(), expiresAt: row!.expires_at ? new Date(row!.expires_at).toISOString() : null, user: c.get('user')!,
+        }, 201);
       },
     )
     .openapi(
@@ -152,12 +180,18 @@ export function authRoutes({ sequelize, config, temporal }: ApiDeps) {
         responses: { 200: json(z.object({ items: z.array(TokenSchema) }), 'Tokens') },
       }),
       async (c) => {
-        const rows = await sequelize.query<{ id: string; name: string; created_at: Date; last_used_at: Date | null; revoked_at: Date | null }>(
-          'SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = :userId ORDER BY created_at DESC',
+        const rows = await sequelize.query<{ id: string; name: string; created_at: Date; last_used_at: Date | null; revoked_at: Date | null; expires_at: Date | null; token_prefix: string | null; expired: boolean }>(
+          `SELECT id, name, created_at, last_used_at, revoked_at, expires_at, token_prefix, expires_at IS NOT NULL AND expires_at <= now() AS expired
+           FROM api_tokens WHERE user_id = :userId ORDER BY created_at DESC, id DESC`,
           { replacements: { userId: c.get('user')!.id }, type: QueryTypes.SELECT },
         );
         const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
-        return c.json({ items: rows.map((r) => ({ id: r.id, name: r.name, createdAt: iso(r.created_at)!, lastUsedAt: iso(r.last_used_at), revokedAt: iso(r.revoked_at) })) }, 200);
+        return c.json({
+          items: rows.map((r) => ({
+            id: r.id, name: r.name, createdAt: iso(r.created_at)!, lastUsedAt: iso(r.last_used_at), revokedAt: iso(r.revoked_at), prefix: r.token_prefix, expiresAt: iso(r.expires_at),
+            status: r.revoked_at ? ('revoked' as const) : r.expired ? ('expired' as const) : ('active' as const),
+          })),
+        }, 200);
       },
     )
     .openapi(

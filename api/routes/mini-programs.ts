@@ -6,7 +6,7 @@ import { AppError, notFound } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { permissionsOf, principalsOf } from '../../lib/permissions.js';
 import { miniProgramRoleList } from './members.js';
-import { miniProgramStatusQuery, miniProgramWorkflowId, syncUpdate, type MiniProgramInput } from '../../workflows/contracts/mini-program.js';
+import { miniProgramStatuses, miniProgramStatusQuery, miniProgramWorkflowId, syncUpdate, type MiniProgramInput } from '../../workflows/contracts/mini-program.js';
 import { MiniProgramIdKey, WorkspaceIdKey } from '../../workflows/contracts/search-attributes.js';
 import type { ApiDeps, AppEnv } from '../deps.js';
 import { requirePermission } from '../middleware.js';
@@ -27,7 +27,7 @@ const CreateBody = z
 
 const ListQuery = z.object({
   q: z.string().max(100).optional(),
-  status: z.enum(['draft', 'developing', 'in_review', 'released']).optional(),
+  status: z.enum(miniProgramStatuses).optional().describe('removed mini programs are listed only when asked for by this filter'),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(200).optional(),
 });
@@ -36,7 +36,7 @@ const ListQuery = z.object({
 /** The list query, shared with the bench's bare-route baseline so both serve the same SQL. */
 export const listMiniProgramsSql = (o: { q: boolean; status: boolean; cursor: boolean }) =>
   `SELECT ${miniProgramColumns} FROM mini_programs WHERE workspace_id = :workspaceId
-   ${o.q ? `AND (name ILIKE :q OR description ILIKE :q)` : ''} ${o.status ? 'AND status = :status' : ''}
+   ${o.q ? `AND (name ILIKE :q OR description ILIKE :q)` : ''} ${o.status ? 'AND status = :status' : "AND status <> 'removed'"}
    ${o.cursor ? 'AND (created_at, id) < (:cAt::timestamptz, :cId)' : ''}
    ORDER BY created_at DESC, id DESC LIMIT :limit`;
 

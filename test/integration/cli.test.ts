@@ -94,25 +94,25 @@ describe('mpdp CLI against the real stack', () => {
     expect(who.stdout).toMatch(new RegExp(`${stack.workspaceId}\\s+Test \\S+\\s+\\w+\\s+developer`));
   });
 
-  it('whoami with a wrong token exits non-zero with the server message', async () => {
+  it('whoami with a wrong token exits 2 (authentication) with the server message', async () => {
     const res = await cli(['whoami'], { MPDP_SERVER: stack.baseUrl, MPDP_TOKEN: 'mpdp_pat_wrong' });
-    expect(res.code).toBe(1);
-    expect(res.stderr).toContain('The API token is unknown or revoked (invalid_token)');
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('The API token is unknown, revoked or expired (invalid_token)');
     // A wrong token on the command line beats a good one in the environment.
     const flag = await cli(['whoami', '--token', 'nope'], { MPDP_SERVER: stack.baseUrl, MPDP_TOKEN: token });
-    expect(flag.code).toBe(1);
+    expect(flag.code).toBe(2);
     expect(flag.stderr).toContain('invalid_token');
   });
 
-  it('refuses missing flags and unknown options with exit code 2', async () => {
+  it('refuses missing flags and unknown options with exit code 1', async () => {
     const missing = await cli(['upload', pkgDir, '--workspace', stack.workspaceId]);
-    expect(missing.code).toBe(2);
+    expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('missing --mini-program <id>, --version <semver>');
     const unknown = await cli(['status', '--verbose']);
-    expect(unknown.code).toBe(2);
+    expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain("Unknown option '--verbose'");
     const badVersion = await cli(['upload', pkgDir, ...target(), '--version', 'one']);
-    expect(badVersion.code).toBe(2);
+    expect(badVersion.code).toBe(1);
     const help = await cli(['upload', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Usage: mpdp upload <dir-or-zip>');

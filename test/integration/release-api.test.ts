@@ -144,8 +144,10 @@ describe('upload → review → release through HTTP', () => {
     const tooEarly = await dev.post(`${versionUrl}/release`);
     expect(tooEarly.status).toBe(409);
     expect(tooEarly.body.error.details).toEqual({ status: 'in_review' });
-    const noComment = await rev.post(`${versionUrl}/reject`, {});
+    const noComment = await rev.post(`${versionUrl}/reject`, { reasonCode: 'other' });
     expect(noComment.status).toBe(400);
+    const noReason = await rev.post(`${versionUrl}/reject`, { comment: 'why not' });
+    expect(noReason.status).toBe(400);
   });
 
   it('answers 404 to a command addressed through another workspace, even one the caller belongs to', async () => {
@@ -162,7 +164,7 @@ describe('upload → review → release through HTTP', () => {
     const approved = await rev.post(`${versionUrl}/approve`, { comment: 'LGTM' }, key);
     expect(approved.status).toBe(200);
     expect(approved.body.version.status).toBe('approved');
-    expect(approved.body.pipeline.waitingFor).toMatch(/release/i);
+    expect(approved.body.pipeline.waitingWords).toMatch(/^Approved by Rita Reviewer; waiting for .* to start the rollout/);
     const repeat = await rev.post(`${versionUrl}/approve`, { comment: 'LGTM' }, key);
     expect(repeat.status).toBe(200);
     expect(repeat.body.version.status).toBe('approved');
@@ -175,15 +177,20 @@ describe('upload → review → release through HTTP', () => {
     expect(approveRows).toHaveLength(1);
     expect(approveRows[0].actor.name).toBe('Rita Reviewer');
 
-    const released = await dev.post(`${versionUrl}/release`);
+    // Release starts a rollout; one stage at 100% with no soak releases to everyone at once.
+    const badPlan = await dev.post(`${versionUrl}/release`, { plan: [{ kind: 'percent', percent: 50, soakMs: 0 }] });
+    expect(badPlan.status).toBe(400);
+    expect(badPlan.body.error.code).toBe('invalid_plan');
+    const released = await dev.post(`${versionUrl}/release`, { plan: [{ kind: 'percent', percent: 100, soakMs: 0 }] });
     expect(released.status).toBe(200);
-    expect(released.body.version.status).toBe('released');
-    expect(released.body.version.allowedActions).toEqual([]);
-    const trail = await eventually(async () => {
+    expect(['rolling_out', 'released']).toContain(released.body.version.status);
+    expect(released.body.pipeline.rollout.plan).toEqual([{ kind: 'percent', percent: 100, soakMs: 0 }]);
+    const done = await eventually(async () => {
       const d = await dev.get(versionUrl);
-      return d.body.audit.length === 5 ? d.body.audit : null;
-    }, { what: 'five audit rows', timeoutMs: 5000 });
-    expect(trail.map((a: any) => a.action)).toEqual(['uploaded', 'submitted', 'review_requested', 'approved', 'released']);
+      return d.body.version.status === 'released' && d.body.audit.length === 6 ? d.body : null;
+    }, { what: 'released with six audit rows', timeoutMs: 15_000 });
+    expect(done.version.allowedActions).toEqual([]);
+    expect(done.audit.map((a: any) => a.action)).toEqual(['uploaded', 'submitted', 'review_requested', 'approved', 'rollout_started', 'released']);
     const list = await eventually(async () => {
       const l = await dev.get(`/api/v1/workspaces/${stack.workspaceId}/mini-programs?q=harbour`);
       return l.body.items[0]?.liveVersion === '1.0.0' ? l : null;
@@ -214,7 +221,7 @@ describe('upload → review → release through HTTP', () => {
     expect((await dev.post(`${v2}/submit`)).status).toBe(200);
     await eventually(async () => (await dev.get(v2)).body.version.status === 'in_review', { what: 'v2 in review' });
     expect((await rev.post(`${v2}/approve`)).status).toBe(200);
-    expect((await dev.post(`${v2}/release`)).status).toBe(200);
+    expect((await dev.post(`${v2}/release`, { plan: [{ kind: 'percent', percent: 100, soakMs: 0 }] })).status).toBe(200);
     const detail = await eventually(async () => {
       const d = await dev.get(mpUrl);
       return d.body.versions.find((v: any) => v.version === '1.0.0')?.status === 'superseded' && d.body.miniProgram.liveVersion === '1.1.0' ? d : null;

@@ -35,6 +35,9 @@ beforeAll(async () => {
   const activities: Partial<Activities> = {
     projectMiniProgram: rec, projectNewVersion: rec, projectVersionStatus: rec, notifySubmitter: async () => undefined,
     notifyReviewers: async () => ({ sent: 1, skipped: 0 }), validateStoredPackage: async () => ({ pageCount: 1 }),
+    // A release's own projection carries its version row's status.
+    projectPipeline: async (p) => void projected.push({ versionId: p.pipeline.versionId, status: p.versionStatus?.status }),
+    notifyPipeline: async () => ({ sent: 1, skipped: 0 }), deliverWebhooks: async () => ({ delivered: 0, failed: 0 }),
   };
   worker = await Worker.create({ connection: await NativeConnection.connect({ address: env.address }), taskQueue, workflowBundle: await workflowBundle(), activities });
   running = worker.run();
@@ -62,12 +65,12 @@ describe('mini program entity across continue-as-new', () => {
       await mp.executeUpdate(uploadVersionUpdate, { args: [{ versionId, version: `1.${i}.0`, packageSha256: 'a'.repeat(64), packageSize: 1, pageCount: 1, notes: '', actorId: 'usr_dev' }] });
       // Answers only once the pipeline wrote its first state: this used to wait forever when the
       // entity was about to continue as new (it waited for handlers while the handler waited for progress).
-      const entry = await mp.executeUpdate(submitUpdate, { args: [{ versionId, actorId: 'usr_dev' }] });
+      const entry = await mp.executeUpdate(submitUpdate, { args: [{ versionId, actorId: 'usr_dev', policy: { requiredApprovals: 1 }, config: { reviewReminderMs: 0 } }] });
       expect(entry.seq).toBeGreaterThanOrEqual(2);
       const release = client.workflow.getHandle(releaseWorkflowId(versionId));
       await eventually(async () => (await release.query(releaseStatusQuery)).status === 'in_review', { what: `1.${i}.0 in review` });
       await release.executeUpdate(approveUpdate, { args: [{ actorId: 'usr_reviewer' }] });
-      await release.executeUpdate(releaseUpdate, { args: [{ actorId: 'usr_dev' }] });
+      await release.executeUpdate(releaseUpdate, { args: [{ actorId: 'usr_dev', plan: [{ kind: 'percent', percent: 100, soakMs: 0 }] }] });
       await eventually(async () => {
         const s = await mp.query(miniProgramStatusQuery);
         return s.liveVersionId === versionId && s.activeVersionId === null;

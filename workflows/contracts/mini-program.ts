@@ -1,9 +1,9 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { ReleaseConfig, ReleaseStatus } from './release.js';
+import type { ReleaseConfig, ReleaseStatus, ReviewPolicy } from './release.js';
 
 export const miniProgramWorkflowId = (miniProgramId: string) => `mini-program:${miniProgramId}`;
 
-export const miniProgramStatuses = ['draft', 'developing', 'in_review', 'released'] as const;
+export const miniProgramStatuses = ['draft', 'developing', 'in_review', 'released', 'offline', 'removed'] as const;
 export type MiniProgramStatus = (typeof miniProgramStatuses)[number];
 
 /** A version as the MiniProgram entity sees it: uploaded, then owned by its Release. */
@@ -17,6 +17,8 @@ export interface VersionEntry {
   packageSha256: string;
   /** Last seq written for this version's row (carried across continue-as-new). */
   seq: number;
+  /** Was live at some time: a rollback may return to it (absent = never). */
+  wasLive?: boolean;
 }
 
 export interface MiniProgramInput {
@@ -50,6 +52,13 @@ export interface MiniProgramState {
   versions: VersionEntry[];
   seq: number;
   projected: boolean;
+  /** The pipeline in the lane (release, rollback or offline); absent in state recorded before kinds. */
+  activePipelineId?: string | null;
+  /** Counts pipelines started: their rollout rows carry it so an older one never overwrites a newer one. */
+  epoch?: number;
+  /** Taken offline / removed. */
+  offline?: boolean;
+  removed?: boolean;
 }
 
 export interface UploadVersionInput {
@@ -65,10 +74,37 @@ export interface UploadVersionInput {
 export interface SubmitInput {
   versionId: string;
   actorId: string;
+  /** A hotfix may take the lane from a rollout in progress (which is superseded). */
+  hotfix?: boolean;
+  policy?: ReviewPolicy;
+  /** Current settings; falls back to the entity's input.releaseConfig. */
+  config?: ReleaseConfig;
+}
+
+export interface LifecycleRequest {
+  /** Domain id of the request (the pipeline id is derived from it). */
+  requestId: string;
+  actorId: string;
+  reason: string;
+  /** requiredApprovals 0 = no review. */
+  policy: ReviewPolicy;
+  config: ReleaseConfig;
+}
+export interface RollbackInput extends LifecycleRequest {
+  targetVersionId: string;
+}
+export interface PipelineStarted {
+  pipelineId: string;
+  kind: 'rollback' | 'offline';
 }
 
 /** Waits until the read model shows the entity, so a create answers with a listable row. */
 export const syncUpdate = defineUpdate<MiniProgramState, []>('sync');
 export const uploadVersionUpdate = defineUpdate<VersionEntry, [UploadVersionInput]>('uploadVersion');
 export const submitUpdate = defineUpdate<VersionEntry, [SubmitInput]>('submit');
+/** Back to an earlier version that was live: a pipeline of its own (reviewed when the policy says so). */
+export const rollbackUpdate = defineUpdate<PipelineStarted, [RollbackInput]>('rollback');
+export const takeOfflineUpdate = defineUpdate<PipelineStarted, [LifecycleRequest]>('takeOffline');
+/** Only when offline; the mini program stops being listed and resolve answers 404. */
+export const removeUpdate = defineUpdate<MiniProgramState, [{ actorId: string; reason?: string }]>('remove');
 export const miniProgramStatusQuery = defineQuery<MiniProgramState>('status');

@@ -50,3 +50,24 @@ export type ApplicationPublicStatus = InferResponseType<ApiClient['applications'
 export type UserSession = InferResponseType<ApiClient['me']['sessions']['$get'], 200>['items'][number];
 export type DevMailSummary = InferResponseType<ApiClient['dev']['mail']['$get'], 200>['items'][number];
 export type DevMail = InferResponseType<ApiClient['dev']['mail'][':mailId']['$get'], 200>;
+
+// Rollout controls, rollback / offline / remove, stuck pipelines (issue 4).
+type Pl = Ws['pipelines'][':pipelineId'];
+export type PipelineAnswer = InferResponseType<Pl['$get'], 200>;
+export type PipelineView = PipelineAnswer['pipeline'];
+export type PipelineAction = PipelineAnswer['allowedActions'][number];
+export type PipelineTimelineEntry = PipelineView['timeline'][number];
+export type RolloutState = NonNullable<PipelineView['rollout']>;
+export type RolloutStage = RolloutState['plan'][number];
+export type HealthReport = NonNullable<RolloutState['lastHealth']>;
+export type PipelineSummary = InferResponseType<Mp['pipelines']['$get'], 200>['items'][number];
+export type StuckPipeline = InferResponseType<ApiClient['platform']['pipelines']['stuck']['$get'], 200>['items'][number];
+export type BulkPipelinesResult = InferResponseType<ApiClient['platform']['pipelines']['retry']['$post'], 200>;
+
+// Approvals inbox, my requests, review policy and reject reasons (issue 4).
+export type ReviewPage = InferResponseType<ApiClient['me']['reviews']['$get'], 200>;
+export type ReviewRow = ReviewPage['items'][number];
+export type ReviewCounts = ReviewPage['counts'];
+export type ReleaseSettings = InferResponseType<Ws['release-settings']['$get'], 200>;
+export type RejectReason = InferResponseType<Ws['reject-reasons']['$get'], 200>['items'][number];
+export type VersionPipeline = NonNullable<VersionDetail['pipeline']>;

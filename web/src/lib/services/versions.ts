@@ -1,6 +1,7 @@
-import type { Version, VersionAction, VersionDetail } from '$lib/api/types';
+import type { RolloutStage, Version, VersionAction, VersionDetail } from '$lib/api/types';
 import { ApiError } from '$lib/utils/errors';
 import { api, apiBase, csrfHeaders, newKey, seg, unwrap } from './http';
+import { releasePipelineId, rollback, runPipelineAction } from './pipelines';
 
 /** Versions of a mini program: upload (with progress), detail, release commands, package download. */
 
@@ -10,33 +11,75 @@ export function getVersion(workspaceId: string, miniProgramId: string, versionId
   return unwrap<VersionDetail>(versionRoute().$get({ param: { workspaceId: seg(workspaceId), miniProgramId: seg(miniProgramId), versionId: seg(versionId) } }));
 }
 
+/** What a command may carry besides its name. */
+export interface VersionCommandInput {
+  comment?: string;
+  /** `submit`: a hotfix may take the lane from a rollout in progress. */
+  hotfix?: boolean;
+  /** `reject`: one of the workspace's reject reasons, and an optional file (≤ 2 MB). */
+  reasonCode?: string;
+  attachment?: File | null;
+  /** `release`: the rollout plan (omitted: the default ladder). */
+  plan?: RolloutStage[];
+  /** `rollback`: why (required). */
+  reason?: string;
+}
+
+/** The largest file a reviewer can attach to a rejection. */
+export const maxAttachmentBytes = 2 * 1024 * 1024;
+
+/** A file as base64 (without the data: prefix), for the JSON body of a rejection. */
+function base64Of(file: File): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).replace(/^data:[^,]*,/, ''));
+    reader.onerror = () => reject(reader.error ?? new Error('Could not read the file'));
+    reader.readAsDataURL(file);
+  });
+}
+
 /**
  * Runs a release command. The answer is the version's new state, which the caller shows as is.
- * `reject` needs a comment.
+ * `reject` needs a reason code and a comment. Rollout controls and rollback run on the pipeline
+ * routes; the version is then read again (its pipeline is queried live, so it is current).
  */
-export function runVersionAction(
+export async function runVersionAction(
   workspaceId: string,
   miniProgramId: string,
   versionId: string,
   action: VersionAction,
-  comment?: string,
+  input: VersionCommandInput = {},
 ): Promise<VersionDetail> {
   const param = { workspaceId: seg(workspaceId), miniProgramId: seg(miniProgramId), versionId: seg(versionId) };
   const options = { headers: { 'Idempotency-Key': newKey() } };
-  const body = comment?.trim() ? { comment: comment.trim() } : {};
+  const comment = input.comment?.trim() || undefined;
   const r = versionRoute();
   switch (action) {
     case 'submit':
-      return unwrap<VersionDetail>(r.submit.$post({ param }, options));
+      return unwrap<VersionDetail>(r.submit.$post({ param, json: { hotfix: input.hotfix || undefined } }, options));
     case 'approve':
-      return unwrap<VersionDetail>(r.approve.$post({ param, json: body }, options));
-    case 'reject':
-      return unwrap<VersionDetail>(r.reject.$post({ param, json: body }, options));
+      return unwrap<VersionDetail>(r.approve.$post({ param, json: { comment } }, options));
+    case 'reject': {
+      const file = input.attachment;
+      const attachment = file ? { name: file.name, contentType: file.type || 'application/octet-stream', dataBase64: await base64Of(file) } : undefined;
+      return unwrap<VersionDetail>(r.reject.$post({ param, json: { reasonCode: input.reasonCode ?? '', comment: comment ?? '', attachment } }, options));
+    }
     case 'withdraw':
-      return unwrap<VersionDetail>(r.withdraw.$post({ param, json: body }, options));
+      return unwrap<VersionDetail>(r.withdraw.$post({ param, json: { comment } }, options));
     case 'release':
-      return unwrap<VersionDetail>(r.release.$post({ param, json: body }, options));
+      return unwrap<VersionDetail>(r.release.$post({ param, json: { plan: input.plan, comment } }, options));
+    case 'rollback':
+      await rollback(workspaceId, miniProgramId, versionId, input.reason ?? '');
+      return getVersion(workspaceId, miniProgramId, versionId);
+    default:
+      await runPipelineAction(workspaceId, releasePipelineId(versionId), action, { comment });
+      return getVersion(workspaceId, miniProgramId, versionId);
   }
+}
+
+/** Where the browser downloads the file attached to a version's rejection. */
+export function rejectionAttachmentUrl(workspaceId: string, miniProgramId: string, versionId: string): string {
+  return `${apiBase}/workspaces/${seg(workspaceId)}/mini-programs/${seg(miniProgramId)}/versions/${seg(versionId)}/rejection/attachment`;
 }
 
 export function packageUrl(workspaceId: string, miniProgramId: string, versionId: string): string {

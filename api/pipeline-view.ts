@@ -1,0 +1,92 @@
+import type { Sequelize } from 'sequelize';
+import type { Config } from '../lib/config.js';
+import { pipelineWords } from '../lib/pipeline-words.js';
+import { releaseWorkflowId, type ReleaseState } from '../workflows/contracts/release.js';
+import { userNames } from './queries.js';
+
+/** A review's clock: how long it waited (until now, or until it was decided) and when it is due. */
+export interface SlaClock {
+  waitedMs: number;
+  dueAt: string | null;
+  overdue: boolean;
+}
+
+/** What the console shows of a pipeline: its whole state, the people's names, and words on what it waits for. */
+export type PipelineView = ReleaseState & {
+  names: Record<string, string>;
+  waitingWords: string;
+  temporalUrl: string;
+  sla: SlaClock | null;
+};
+
+/** Timeline actions that end the review (the clock stops at the first of them). */
+const reviewEnds = new Set(['approved', 'rejected', 'withdrawn', 'aborted', 'superseded', 'stuck_aborted']);
+
+/** The SLA clock of a pipeline at `now`; null when it never asked for a review. */
+export function slaClock(state: ReleaseState, now: Date): SlaClock | null {
+  if (!state.reviewRequestedAt) return null;
+  const from = Date.parse(state.reviewRequestedAt);
+  let until = now.getTime();
+  if (state.status !== 'in_review') {
+    const end = state.timeline.find((t) => reviewEnds.has(t.action) && Date.parse(t.at) >= from);
+    const decided = end?.at ?? state.rejection?.at ?? state.approvals.at(-1)?.at;
+    if (decided) until = Date.parse(decided);
+  }
+  const due = state.slaDueAt ? Date.parse(state.slaDueAt) : null;
+  return { waitedMs: Math.max(0, until - from), dueAt: state.slaDueAt, overdue: due !== null && until > due };
+}
+
+/** Every user a pipeline names: submitter, approvers, the rejecter, the decider, timeline actors. */
+export function peopleOf(state: ReleaseState): string[] {
+  const ids = [state.submitterId, state.decidedBy, state.rejection?.actorId, ...state.approvals.map((a) => a.actorId), ...state.timeline.map((t) => t.actorId)];
+  return [...new Set(ids.filter((x): x is string => !!x))];
+}
+
+export const temporalUrlOf = (config: Pick<Config, 'temporalUiUrl' | 'temporal'>, pipelineId: string) =>
+  `${config.temporalUiUrl}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(pipelineId)}`;
+
+/**
+ * A state as the current contract has it. Pipelines started before kinds, approvals and rollouts
+ * existed (workflows/legacy/release-v1.ts) answer a smaller state: the missing parts are derived.
+ */
+export function normalizeState(raw: ReleaseState): ReleaseState {
+  const s = raw as Partial<ReleaseState> & Pick<ReleaseState, 'versionId' | 'status' | 'submitterId' | 'submittedAt' | 'timeline'>;
+  if (s.kind && s.pipelineId && Array.isArray(s.approvals)) return raw;
+  const decided = s.decidedBy ?? null;
+  const reviewed = s.timeline.find((t) => t.action === 'review_requested');
+  const rejectedAt = s.timeline.find((t) => t.action === 'rejected');
+  const approvedAt = s.timeline.find((t) => t.action === 'approved');
+  return {
+    ...raw,
+    kind: s.kind ?? 'release',
+    pipelineId: s.pipelineId ?? releaseWorkflowId(s.versionId),
+    hotfix: s.hotfix ?? false,
+    reason: s.reason ?? null,
+    baselineVersionId: s.baselineVersionId ?? null,
+    reviewRequestedAt: s.reviewRequestedAt ?? reviewed?.at ?? null,
+    slaDueAt: s.slaDueAt ?? null,
+    remindedAt: s.remindedAt ?? null,
+    escalatedAt: s.escalatedAt ?? null,
+    requiredApprovals: s.requiredApprovals ?? 1,
+    approvals: s.approvals ?? (approvedAt && decided ? [{ actorId: decided, at: approvedAt.at, comment: approvedAt.comment ?? null }] : []),
+    rejection: s.rejection ?? (s.status === 'rejected' && decided
+      ? { actorId: decided, at: rejectedAt?.at ?? s.submittedAt, reasonCode: 'other', reasonLabel: 'Other', comment: s.decisionComment ?? '', attachment: null }
+      : null),
+    decisionComment: s.decisionComment ?? null,
+    releasedAt: s.releasedAt ?? null,
+    rollout: s.rollout ?? null,
+    stuck: s.stuck ?? null,
+  };
+}
+
+export async function pipelineView(deps: { sequelize: Sequelize; config: Config }, raw: ReleaseState, now = new Date()): Promise<PipelineView> {
+  const state = normalizeState(raw);
+  const names = Object.fromEntries(await userNames(deps.sequelize, peopleOf(state)));
+  return {
+    ...state,
+    names,
+    waitingWords: pipelineWords(state, { names, now, health: deps.config.release.health }),
+    temporalUrl: temporalUrlOf(deps.config, state.pipelineId),
+    sla: slaClock(state, now),
+  };
+}

@@ -1,0 +1,352 @@
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { AppError, notFound } from '../../lib/errors.js';
+import { cohortLimit, rolloutBucket } from '../../lib/rollout-hash.js';
+import type { ApiDeps, AppEnv } from '../deps.js';
+import { publicRoute } from '../middleware.js';
+import { ErrorSchema, errorResponses, json } from '../schemas.js';
+
+/** How long a mini program's resolve plan is served from memory before it is read again. */
+export const resolveTtlMs = 1000;
+/** Past the TTL, a plan may still answer (while a fresh one loads) up to this age. */
+const resolveStaleMs = 2000;
+/** Most mini programs whose plan is kept in memory (the oldest goes first). */
+const maxCachedPlans = 10_000;
+const maxIdLength = 100;
+const maxUserIdLength = 256;
+/** Most events in one report batch. */
+export const maxReportEvents = 500;
+/** Report times accepted: up to a week back and a few minutes ahead (client clocks drift). */
+const reportPastMs = 7 * 24 * 3600_000;
+const reportFutureMs = 5 * 60_000;
+
+const channels = ['live', 'rollout', 'whitelist'] as const;
+type Channel = (typeof channels)[number];
+
+const ResolveSchema = z
+  .object({
+    miniProgramId: z.string(),
+    versionId: z.string(),
+    version: z.string(),
+    packageUrl: z.string().describe('the package zip, content-addressed and immutable'),
+    packageSha256: z.string(),
+    channel: z.enum(channels).describe('live: the live version; rollout: the user is in the staged rollout\'s share; whitelist: the user is a tester and the rollout serves testers'),
+    rolloutPercent: z.number().nullable().describe('share of users the staged rollout serves now (0–100), null when none is rolling out or paused'),
+  })
+  .openapi('ResolvedVersion');
+
+const ReportEvent = z.object({
+  type: z.enum(['launch', 'crash']),
+  miniProgramId: z.string().min(1).max(100),
+  versionId: z.string().min(1).max(100),
+  userId: z.string().min(1).max(256).optional(),
+  at: z.iso.datetime({ offset: true }).optional().describe('when it happened (default: now)'),
+});
+const EventsBody = z.object({ events: z.array(ReportEvent).min(1).max(maxReportEvents) });
+const CountsBody = z.object({
+  miniProgramId: z.string().min(1).max(100),
+  versionId: z.string().min(1).max(100),
+  launches: z.number().int().min(0).max(1e9),
+  crashes: z.number().int().min(0).max(1e9),
+  at: z.iso.datetime({ offset: true }).optional().describe('the minute these counts belong to (default: now)'),
+});
+const ReportBody = z.union([EventsBody, CountsBody]).openapi('RuntimeReport', {
+  description: `Either up to ${maxReportEvents} events, or counts already added up by the host app for one version`,
+});
+const Rejection = z.object({ index: z.number(), code: z.string(), message: z.string() });
+const ReportAnswer = z
+  .object({ accepted: z.number(), launches: z.number(), crashes: z.number(), rejected: z.array(Rejection) })
+  .openapi('RuntimeReportAnswer');
+
+/** What resolve answers for one mini program, read at most once per TTL and prepared in advance. */
+interface Plan {
+  loadedAt: number;
+  /** Offline, removed or unknown: every caller gets this. */
+  error: AppError | null;
+  /** Answer body for users outside the cohort (the live version, or everyone's once completed). */
+  live: string | null;
+  /** Answer body for users in the share, and buckets below `limit` are in it (0: no share). */
+  cohort: string | null;
+  limit: number;
+  /** Testers of the mini program and of its workspace, while a whitelist stage serves them. */
+  testers: { ids: Set<string>; emails: Set<string>; body: string } | null;
+}
+
+interface PlanRow {
+  workspace_id: string;
+  status: string;
+  live_version_id: string | null;
+  live_version: string | null;
+  live_sha: string | null;
+  r_status: string | null;
+  r_version_id: string | null;
+  r_version: string | null;
+  r_sha: string | null;
+  r_percent: number | null;
+  r_whitelist: boolean | null;
+}
+
+const offline = new AppError(410, 'mini_program_offline', 'This mini program is offline');
+const unknown = notFound('Mini program');
+const noLiveVersion = new AppError(404, 'no_live_version', 'This mini program has no live version for this user yet');
+
+const issueCode = (issue: z.core.$ZodIssue, field: string, given: unknown) => {
+  if (issue.code === 'invalid_type') return given === undefined ? 'missing_field' : 'wrong_type';
+  if (issue.code === 'invalid_value') return field === 'type' ? 'unknown_event_type' : 'invalid_value';
+  if (issue.code === 'invalid_format') return field === 'at' ? 'bad_timestamp' : 'invalid_format';
+  if (issue.code === 'too_big' || issue.code === 'too_small') return 'out_of_range';
+  return 'invalid';
+};
+
+/**
+ * The runtime side host apps call, with no user session: resolve which version a user gets,
+ * download a package, report launches and crashes.
+ */
+export function runtimeRoutes(deps: ApiDeps) {
+  const { pool, store, config, hub } = deps;
+  const packageUrl = (sha: string) => `${config.publicUrl}/api/v1/runtime/packages/${sha}`;
+
+  const plans = new Map<string, Plan>();
+  const loading = new Map<string, Promise<Plan>>();
+  // A projection that changes a mini program, its versions or its rollout announces it: read again at once.
+  hub.subscribe((e) => {
+    if (!e.miniProgramId) return;
+    plans.delete(e.miniProgramId);
+    loading.delete(e.miniProgramId);
+  });
+
+  async function loadPlan(miniProgramId: string): Promise<Plan> {
+    const loadedAt = Date.now();
+    const { rows: [row] } = await pool.query<PlanRow>({
+      name: 'mpdp_runtime_plan',
+      text: `SELECT m.workspace_id, m.status, m.live_version_id, lv.version AS live_version, lv.package_sha256 AS live_sha,
+               r.status AS r_status, r.version_id AS r_version_id, rv.version AS r_version, rv.package_sha256 AS r_sha,
+               r.percent::float8 AS r_percent, r.whitelist AS r_whitelist
+             FROM mini_programs m
+             LEFT JOIN versions lv ON lv.id = m.live_version_id
+             LEFT JOIN rollouts r ON r.mini_program_id = m.id
+             LEFT JOIN versions rv ON rv.id = r.version_id AND rv.mini_program_id = m.id
+             WHERE m.id = $1`,
+      values: [miniProgramId],
+    });
+    const plan: Plan = { loadedAt, error: null, live: null, cohort: null, limit: 0, testers: null };
+    if (!row || row.status === 'removed') return { ...plan, error: unknown };
+    if (row.status === 'offline') return { ...plan, error: offline };
+
+    const active = row.r_status === 'rolling_out' || row.r_status === 'paused';
+    const percent = active ? Number(row.r_percent ?? 0) : null;
+    const body = (versionId: string, version: string, sha: string, channel: Channel) =>
+      JSON.stringify({ miniProgramId, versionId, version, packageUrl: packageUrl(sha), packageSha256: sha, channel, rolloutPercent: percent });
+    const target = row.r_version_id && row.r_version && row.r_sha ? { id: row.r_version_id, version: row.r_version, sha: row.r_sha } : null;
+
+    if (row.r_status === 'completed' && target) plan.live = body(target.id, target.version, target.sha, 'live');
+    else if (row.live_version_id && row.live_version && row.live_sha) plan.live = body(row.live_version_id, row.live_version, row.live_sha, 'live');
+    if (active && target) {
+      plan.limit = cohortLimit(percent ?? 0);
+      plan.cohort = body(target.id, target.version, target.sha, 'rollout');
+      if (row.r_whitelist) {
+        // Testers of this mini program or of its whole workspace, matched by account id or address.
+        const { rows } = await pool.query<{ user_id: string | null; email: string }>({
+          name: 'mpdp_runtime_testers',
+          text: 'SELECT user_id, email FROM testers WHERE workspace_id = $1 AND (mini_program_id = $2 OR mini_program_id IS NULL)',
+          values: [row.workspace_id, miniProgramId],
+        });
+        plan.testers = {
+          ids: new Set(rows.flatMap((r) => (r.user_id ? [r.user_id] : []))),
+          emails: new Set(rows.map((r) => r.email)),
+          body: body(target.id, target.version, target.sha, 'whitelist'),
+        };
+      }
+    }
+    return plan;
+  }
+
+  /** The plan from memory when fresh; past the TTL one read refreshes it for everyone waiting. */
+  function planOf(miniProgramId: string): Plan | Promise<Plan> {
+    const cached = plans.get(miniProgramId);
+    const age = cached ? Date.now() - cached.loadedAt : Infinity;
+    if (cached && age < resolveTtlMs) return cached;
+    let pending = loading.get(miniProgramId);
+    if (!pending) {
+      pending = loadPlan(miniProgramId).then(
+        (plan) => {
+          // Stored only if no change was announced while it loaded (that removed this promise).
+          if (loading.get(miniProgramId) === pending) {
+            loading.delete(miniProgramId);
+            plans.delete(miniProgramId);
+            plans.set(miniProgramId, plan);
+            if (plans.size > maxCachedPlans) plans.delete(plans.keys().next().value!);
+          }
+          return plan;
+        },
+        (err: unknown) => {
+          if (loading.get(miniProgramId) === pending) loading.delete(miniProgramId);
+          throw err;
+        },
+      );
+      loading.set(miniProgramId, pending);
+    }
+    // Slightly stale (not announced as changed) serves at once while the fresh plan loads.
+    if (cached && age < resolveStaleMs) {
+      pending.catch(() => undefined);
+      return cached;
+    }
+    return pending;
+  }
+
+  const answer = (plan: Plan, miniProgramId: string, userId: string): string => {
+    if (plan.error) throw plan.error;
+    const t = plan.testers;
+    if (t && (t.ids.has(userId) || t.emails.has(userId.toLowerCase()))) return t.body;
+    if (plan.cohort && plan.limit > 0 && rolloutBucket(miniProgramId, userId) < plan.limit) return plan.cohort;
+    if (plan.live) return plan.live;
+    throw noLiveVersion;
+  };
+
+  const app = new OpenAPIHono<AppEnv>();
+  // The host apps' hot path: documented here, handled below without the generic validator (the
+  // two inputs are checked by hand, with the same error shape), so it stays cheap per request.
+  app.openAPIRegistry.registerPath(createRoute({
+    method: 'get', path: '/runtime/mini-programs/{miniProgramId}/resolve', tags: ['runtime'],
+    summary: 'Host apps: which version of this mini program a user gets (stable bucket per user, testers while a whitelist stage runs)',
+    description: 'Public (no session). Users are hashed into 10,000 buckets per mini program, so a user in a rollout at 5% stays in it at 20%. Answers may be up to about a second old. 410 mini_program_offline; 404 not_found (unknown or removed) or no_live_version.',
+    request: {
+      params: z.object({ miniProgramId: z.string().min(1).max(maxIdLength) }),
+      query: z.object({ userId: z.string().min(1).max(maxUserIdLength).describe('the host app\'s stable id of the user (an account id or an email address)') }),
+    },
+    responses: { 200: json(ResolveSchema, 'The version this user gets'), 400: errorResponses[400], 404: errorResponses[404], 410: json(ErrorSchema, 'The mini program is offline') },
+  }));
+  const resolveHeaders = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
+
+  return app
+    .openapi(
+      createRoute({
+        method: 'get', path: '/runtime/packages/{sha256}', tags: ['runtime'],
+        summary: 'Host apps: download a version\'s package zip by its sha256 (content-addressed, cached forever)',
+        middleware: [publicRoute],
+        request: { params: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256') }) },
+        responses: {
+          200: { description: 'The zip', content: { 'application/zip': { schema: z.any() } } },
+          304: { description: 'Not modified (If-None-Match matched)' },
+          400: errorResponses[400], 404: errorResponses[404],
+        },
+      }),
+      async (c) => {
+        const { sha256 } = c.req.valid('param');
+        const etag = `"${sha256}"`;
+        const { rowCount } = await pool.query({
+          name: 'mpdp_runtime_package',
+          text: `SELECT 1 FROM versions v JOIN mini_programs m ON m.id = v.mini_program_id WHERE v.package_sha256 = $1 AND m.status <> 'removed' LIMIT 1`,
+          values: [sha256],
+        });
+        if (!rowCount) throw notFound('Package');
+        const headers = { ETag: etag, 'Cache-Control': 'public, max-age=31536000, immutable' };
+        if ((c.req.header('if-none-match') ?? '').split(',').some((t) => t.trim() === etag || t.trim() === '*')) return c.body(null, 304, headers) as never;
+        const file = store.pathOf(sha256);
+        const size = await stat(file).then((s) => s.size, () => null);
+        if (size === null) throw new AppError(404, 'package_missing', 'The package is not in storage');
+        const stream = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
+        return c.body(stream, 200, { ...headers, 'Content-Type': 'application/zip', 'Content-Length': String(size) }) as never;
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post', path: '/runtime/reports', tags: ['runtime'],
+        summary: 'Host apps: report launches and crashes (minimal endpoint; the analytics work will replace it)',
+        description: `Public (no session). Counted per mini program, version and minute; the rollout health check reads them. A malformed body or event answers 400 with a code per event index and stores nothing; well-formed events for a version that does not exist (or of another mini program), or with a time out of range, are listed in \`rejected\` and the rest counted.`,
+        middleware: [
+          publicRoute,
+          bodyLimit({ maxSize: 512 * 1024, onError: () => { throw new AppError(413, 'report_too_large', 'The report body is larger than 512 KiB'); } }),
+        ],
+        request: { body: { content: { 'application/json': { schema: ReportBody } }, required: true } },
+        responses: { 202: json(ReportAnswer, 'Counted (see rejected)'), 400: errorResponses[400], 413: { description: 'The body is larger than 512 KiB', content: { 'application/json': { schema: ErrorSchema } } } },
+      }),
+      async (c) => {
+        const body = c.req.valid('json');
+        const now = Date.now();
+        const items = 'events' in body
+          ? body.events.map((e) => ({ miniProgramId: e.miniProgramId, versionId: e.versionId, at: e.at, launches: e.type === 'launch' ? 1 : 0, crashes: e.type === 'crash' ? 1 : 0 }))
+          : [{ miniProgramId: body.miniProgramId, versionId: body.versionId, at: body.at, launches: body.launches, crashes: body.crashes }];
+        const { rows: known } = await pool.query<{ id: string; mini_program_id: string }>({
+          name: 'mpdp_runtime_report_versions',
+          text: 'SELECT id, mini_program_id FROM versions WHERE id = ANY($1::text[])',
+          values: [[...new Set(items.map((i) => i.versionId))]],
+        });
+        const programOf = new Map(known.map((v) => [v.id, v.mini_program_id]));
+        const rejected: z.infer<typeof Rejection>[] = [];
+        const sums = new Map<string, { mp: string; v: string; minute: string; launches: number; crashes: number }>();
+        let accepted = 0;
+        items.forEach((item, index) => {
+          if (programOf.get(item.versionId) !== item.miniProgramId) {
+            rejected.push({ index, code: 'unknown_version', message: `No version ${item.versionId} of mini program ${item.miniProgramId}` });
+            return;
+          }
+          const at = item.at ? Date.parse(item.at) : now;
+          if (at < now - reportPastMs || at > now + reportFutureMs) {
+            rejected.push({ index, code: 'at_out_of_range', message: 'The time is more than 7 days ago or more than 5 minutes ahead' });
+            return;
+          }
+          const minute = new Date(Math.floor(at / 60_000) * 60_000).toISOString();
+          const key = `${item.miniProgramId}\n${item.versionId}\n${minute}`;
+          const sum = sums.get(key) ?? { mp: item.miniProgramId, v: item.versionId, minute, launches: 0, crashes: 0 };
+          sum.launches += item.launches;
+          sum.crashes += item.crashes;
+          sums.set(key, sum);
+          accepted++;
+        });
+        // One statement; rows in key order so concurrent batches lock them in the same order.
+        const rows = [...sums.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, s]) => s);
+        if (rows.length) {
+          await pool.query(
+            `INSERT INTO runtime_counts (mini_program_id, version_id, minute, launches, crashes)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[])
+             ON CONFLICT (mini_program_id, version_id, minute)
+             DO UPDATE SET launches = runtime_counts.launches + EXCLUDED.launches, crashes = runtime_counts.crashes + EXCLUDED.crashes`,
+            [rows.map((r) => r.mp), rows.map((r) => r.v), rows.map((r) => r.minute), rows.map((r) => r.launches), rows.map((r) => r.crashes)],
+          );
+        }
+        const total = (k: 'launches' | 'crashes') => rows.reduce((n, r) => n + r[k], 0);
+        return c.json({ accepted, launches: total('launches'), crashes: total('crashes'), rejected }, 202);
+      },
+      // A malformed body: one error per bad event, by its index, and nothing stored.
+      ((result: { success: boolean; data?: unknown; error?: z.ZodError }) => {
+        if (result.success) return;
+        const data = result.data;
+        const isBatch = !!data && typeof data === 'object' && 'events' in data;
+        const issues = isBatch ? (EventsBody.safeParse(data).error?.issues ?? []) : (CountsBody.safeParse(data).error?.issues ?? result.error?.issues ?? []);
+        const errors = issues.map((issue) => {
+          const [first, index, field] = issue.path as (string | number)[];
+          if (isBatch && first === 'events' && typeof index === 'number') {
+            const name = String(field ?? '');
+            const event = (data as { events: unknown[] }).events[index];
+            const given = name && event && typeof event === 'object' ? (event as Record<string, unknown>)[name] : event;
+            return { index, field: name || null, code: issueCode(issue, name, given), message: `${name || 'event'}: ${issue.message}` };
+          }
+          const name = String(first ?? '');
+          const given = name && data && typeof data === 'object' ? (data as Record<string, unknown>)[name] : data;
+          const code = isBatch && issue.code === 'too_big' ? 'too_many_events' : isBatch && issue.code === 'too_small' ? 'no_events' : issueCode(issue, name, given);
+          return { index: null, field: name || null, code, message: `${name || 'body'}: ${issue.message}` };
+        });
+        const shown = errors.slice(0, 100);
+        const first = shown[0];
+        throw new AppError(400, first && first.index === null && (first.code === 'too_many_events' || first.code === 'no_events') ? first.code : 'invalid_report',
+          first ? `${first.index === null ? '' : `event ${first.index}: `}${first.message}` : 'The body must be {events: [...]} or {miniProgramId, versionId, launches, crashes}',
+          { errors: shown, errorCount: errors.length });
+      }) as never,
+    )
+    .get('/runtime/mini-programs/:miniProgramId/resolve', publicRoute, async (c) => {
+      const miniProgramId = c.req.param('miniProgramId');
+      const userId = c.req.query('userId');
+      if (miniProgramId.length > maxIdLength) throw unknown;
+      if (!userId || userId.length > maxUserIdLength) {
+        const why = userId ? `at most ${maxUserIdLength} characters` : 'required: the host app\'s id of the user';
+        throw new AppError(400, 'validation_failed', `userId: ${why}`, { fields: { userId: [why] } });
+      }
+      const found = planOf(miniProgramId);
+      const plan = found instanceof Promise ? await found : found;
+      return c.body(answer(plan, miniProgramId, userId), 200, resolveHeaders);
+    });
+}
