@@ -80,7 +80,7 @@ try {
   // Projection lag: the release Update answers, then the list shows the live version.
   const lag: number[] = [];
   for (const v of versions) {
-    await p.temporal.workflow.getHandle(releaseWorkflowId(v.id)).executeUpdate(releaseUpdate, { args: [{ actorId: 'usr_b_dev' }] });
+    await p.temporal.workflow.getHandle(releaseWorkflowId(v.id)).executeUpdate(releaseUpdate, { args: [{ actorId: 'usr_b_dev', plan: [{ kind: 'percent', percent: 100, soakMs: 0 }] }] });
     const t = performance.now();
     for (;;) {
       const list = await dev.get(`${ws}/mini-programs?q=${encodeURIComponent(`${v.name}`)}&limit=50`);

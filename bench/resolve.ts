@@ -1,6 +1,7 @@
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { cohortLimit, rolloutBucket } from '../lib/rollout-hash.js';
@@ -78,6 +79,21 @@ async function load(port: number, paths: string[], o: { connections: number; sec
   return { rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors, statuses: Object.fromEntries(statuses) };
 }
 
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux, 100 ticks a second). */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Load plus the server's CPU per answered request: a figure that other load on the machine moves less. */
+async function measure(pid: number | undefined, port: number, paths: string[], o: { connections: number; seconds: number }) {
+  const before = cpuMs(pid);
+  const r = await load(port, paths, o);
+  const count = r.rps * o.seconds;
+  return { ...r, cpuUsPerRequest: ((cpuMs(pid) - before) * 1000) / count };
+}
+
 async function main() {
   const seconds = Number(process.env.BENCH_SECONDS ?? 10);
   const connections = 50;
@@ -123,11 +139,12 @@ async function main() {
     const apiPort = Number(new URL(p.baseUrl).port);
     await load(apiPort, paths, { connections, seconds: 2 }); // warm-up
     await load(barePort, ['/bare'], { connections, seconds: 2 });
-    const api = await load(apiPort, paths, { connections, seconds });
-    const base = await load(barePort, ['/bare'], { connections, seconds });
-    console.log(`resolve, API (every middleware, 20% rollout), ${connections} connections ${seconds}s: ${api.rps.toFixed(0)} req/s   p50 ${fmt(api.p50)}   p99 ${fmt(api.p99)}   non-200 ${api.errors}`);
-    console.log(`bare Hono route,                            ${connections} connections ${seconds}s: ${base.rps.toFixed(0)} req/s   p50 ${fmt(base.p50)}   p99 ${fmt(base.p99)}   non-200 ${base.errors}`);
-    console.log(`throughput ratio resolve/bare: ${(api.rps / base.rps).toFixed(2)}  (targets: >= 10000 req/s, ratio >= 0.3)`);
+    const api = await measure(p.api.pid, apiPort, paths, { connections, seconds });
+    const base = await measure(bare.pid, barePort, ['/bare'], { connections, seconds });
+    const line = (r: typeof api) => `${r.rps.toFixed(0)} req/s   p50 ${fmt(r.p50)}   p99 ${fmt(r.p99)}   server CPU ${r.cpuUsPerRequest.toFixed(1)} µs/req   non-200 ${r.errors}`;
+    console.log(`resolve, API (every middleware, 20% rollout), ${connections} connections ${seconds}s: ${line(api)}`);
+    console.log(`bare Hono route,                            ${connections} connections ${seconds}s: ${line(base)}`);
+    console.log(`throughput ratio resolve/bare: ${(api.rps / base.rps).toFixed(2)}   CPU-per-request ratio bare/resolve: ${(base.cpuUsPerRequest / api.cpuUsPerRequest).toFixed(2)}  (targets: >= 10000 req/s, ratio >= 0.3)`);
   } finally {
     bare.kill('SIGTERM');
     await p.stop();

@@ -41,7 +41,7 @@ try {
       const release = p.temporal.workflow.getHandle(releaseWorkflowId(versionId));
       await until(async () => (await release.query(releaseStatusQuery)).status === 'in_review', release.workflowId);
       await release.executeUpdate(approveUpdate, { args: [{ actorId: 'usr_b_rev' }] });
-      await release.executeUpdate(releaseUpdate, { args: [{ actorId: 'usr_b_dev' }] });
+      await release.executeUpdate(releaseUpdate, { args: [{ actorId: 'usr_b_dev', plan: [{ kind: 'percent', percent: 100, soakMs: 0 }] }] });
       await release.result();
       await until(async () => (await mp.query(miniProgramStatusQuery)).activeVersionId === null, mp.workflowId);
       done++;

@@ -1,3 +1,4 @@
+import type { ReleaseConfig } from '../workflows/contracts/release.js';
 import { z } from 'zod';
 import path from 'node:path';
 
@@ -218,3 +219,12 @@ export const settingsDoc: Record<keyof typeof schema.shape, string> = {
   DEMO_PASSWORD: 'password of the demo users (required in production)',
   LOG_LEVEL: 'log verbosity',
 };
+
+/** The pipeline settings a submission carries (read at submit time, so changes apply to new pipelines). */
+export function releaseConfigOf(config: Config): ReleaseConfig {
+  const r = config.release;
+  return {
+    reviewReminderMs: r.reviewReminderMs, reviewEscalationMs: r.reviewEscalationMs, reviewSlaMs: r.reviewSlaMs, stepAttempts: r.stepAttempts,
+    healthCheckIntervalMs: r.healthCheckIntervalMs, defaultSoakMs: r.defaultSoakMs, health: { ...r.health },
+  };
+}

@@ -3,7 +3,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createSequelize, migrate } from '../db/index.js';
 import { seedDemo, demoOperator, demoUsers } from '../db/seed.js';
-import { loadConfig } from '../lib/config.js';
+import { loadConfig, releaseConfigOf } from '../lib/config.js';
+import { PackageStore } from '../lib/storage.js';
 import { writeCaughtMail } from '../lib/mail-catcher.js';
 import { startSmtpPeer } from '../lib/smtp-peer.js';
 import { connectClient } from '../temporal/client.js';
@@ -100,7 +101,10 @@ async function startAll() {
   if (config.demoData) {
     const sequelize = createSequelize(config.databaseUrl, { pool: 2 });
     const temporal = await connectClient(temporalAddress, config.temporal.namespace);
-    await seedDemo({ sequelize, temporal, taskQueue: config.temporal.taskQueue, password, reviewReminderMs: config.release.reviewReminderMs });
+    await seedDemo({
+      sequelize, temporal, taskQueue: config.temporal.taskQueue, password, reviewReminderMs: config.release.reviewReminderMs,
+      store: new PackageStore(config.dataDir), release: releaseConfigOf(config),
+    });
     await sequelize.close();
     await temporal.connection.close();
   }

@@ -11,7 +11,7 @@ import { checkPackage, PackageError } from '../../lib/package-check.js';
 import type { Permission } from '../../lib/permissions.js';
 import { miniProgramWorkflowId, submitUpdate, uploadVersionUpdate } from '../../workflows/contracts/mini-program.js';
 import {
-  approveUpdate, rejectUpdate, releaseStatusQuery, releaseStatuses, releaseUpdate, releaseWaitingText, releaseWorkflowId, rolloutStatuses, terminalReleaseStatuses, withdrawUpdate,
+  approveUpdate, rejectUpdate, releaseStatusQuery, releaseStatuses, releaseUpdate, releaseWaitingText, releaseWorkflowId, terminalReleaseStatuses, withdrawUpdate,
   type Approval, type PipelineKind, type Rejection, type RejectInput, type ReleaseState, type ReleaseStatus, type ReviewPolicy, type RolloutStage,
 } from '../../workflows/contracts/release.js';
 import type { ApiDeps, AppEnv } from '../deps.js';

@@ -78,14 +78,18 @@ describe('a person releases a mini program in the console', () => {
     await expect.poll(() => rev.getByRole('button', { name: 'Approve' }).isVisible()).toBe(true);
     await shot(rev, 'in-review-reviewer');
     await rev.getByRole('button', { name: 'Approve' }).click();
-    await expect.poll(() => rev.getByTestId('waiting-for').textContent()).toMatch(/release it/i);
-    expect(await rev.getByRole('button', { name: 'Release' }).count()).toBe(0);
+    await expect.poll(() => rev.getByTestId('waiting-for').textContent()).toMatch(/^Approved by Rita Reviewer; waiting for .* to start the rollout/);
+    // A reviewer does not roll out.
+    expect(await rev.getByRole('button', { name: /Start rollout/ }).count()).toBe(0);
     await shot(rev, 'approved-reviewer');
 
-    // The developer's page follows live (server-sent events) and offers Release.
-    await expect.poll(() => dev.getByRole('button', { name: 'Release' }).isVisible(), { timeout: 20_000 }).toBe(true);
-    await dev.getByRole('button', { name: 'Release' }).click();
-    await expect.poll(() => dev.getByTestId('waiting-for').textContent()).toMatch(/live/i);
+    // The developer's page follows live (server-sent events) and offers the rollout; they release to everyone at once.
+    await expect.poll(() => dev.getByRole('button', { name: 'Start rollout…' }).isVisible(), { timeout: 20_000 }).toBe(true);
+    await dev.getByRole('button', { name: 'Start rollout…' }).click();
+    await dev.getByRole('radio', { name: /Release to everyone now/ }).check();
+    await shot(dev, 'rollout-plan');
+    await dev.getByRole('button', { name: 'Release to everyone' }).click();
+    await expect.poll(() => dev.getByTestId('waiting-for').textContent(), { timeout: 20_000 }).toMatch(/live for everyone/i);
     await shot(dev, 'released');
     for (const action of ['Submitted', 'Approved', 'Released']) {
       await expect.poll(() => dev.getByText(action, { exact: false }).first().isVisible()).toBe(true);

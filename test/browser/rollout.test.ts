@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type Page } from 'playwright-core';
@@ -44,9 +44,11 @@ async function signIn(email: string): Promise<Page> {
 const enc = encodeURIComponent;
 const pipelineUrl = (id: string) => `/api/v1/workspaces/${stack.workspaceId}/pipelines/${enc(id)}`;
 
+const names = new Map<string, string>();
 async function createMiniProgram(name: string) {
   const res = await dev.post(`/api/v1/workspaces/${stack.workspaceId}/mini-programs`, { name, category: 'shopping', icon: '🏮' });
   expect(res.status).toBe(201);
+  names.set(res.body.id, name);
   return res.body.id as string;
 }
 async function upload(mp: string, version: string) {
@@ -63,6 +65,8 @@ async function approved(mp: string, version: string) {
   const id = `release:${v.id}`;
   await eventually(async () => (await status(id)) === 'in_review', { what: `${version} in review`, timeoutMs: 30_000 });
   expect((await rev.post(`${pipelineUrl(id)}/approve`, {})).status).toBe(200);
+  // The pipeline mails the decision before it turns to the rollout: start it after that.
+  await stack.waitForMail({ to: stack.users.developer.email, subject: `${names.get(mp)} ${version} was approved` });
   return { ...v, pipelineId: id };
 }
 async function live(mp: string, version: string) {
@@ -74,6 +78,8 @@ async function live(mp: string, version: string) {
 
 beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
+  // This file's screenshots of an earlier run go: the numbering restarts.
+  for (const f of readdirSync(shots)) if (f.startsWith('rollout-')) rmSync(path.join(shots, f));
   stack = await startStack({ web: true, env: { STEP_ATTEMPTS: '1', HEALTH_CHECK_INTERVAL_MS: '300', ROLLOUT_SOAK_MS: String(2 * 3600_000) } });
   ws = `/w/${stack.workspaceId}`;
   browser = await launchChromium();
@@ -105,7 +111,7 @@ describe('rollout controls in the console', () => {
     // Edit: 1% becomes 2%, the 50% stage goes, and stage 2 soaks 30 minutes.
     await panel.getByLabel('Stage 1 percent').fill('2');
     await panel.getByRole('button', { name: 'Remove stage 4' }).click();
-    await panel.getByLabel('Stage 2 soak').fill('30');
+    await panel.getByLabel('Stage 2 soak', { exact: true }).fill('30');
     await panel.getByLabel('Stage 2 soak unit').selectOption('min');
     // A falling ladder is refused before it is sent.
     await panel.getByLabel('Stage 3 percent').fill('1');
@@ -117,7 +123,7 @@ describe('rollout controls in the console', () => {
     await panel.getByRole('button', { name: 'Start rollout', exact: true }).click();
 
     await expect.poll(() => panel.getByTestId('served-now').textContent()).toBe('2%');
-    await expect.poll(() => panel.getByTestId('soak-left').textContent()).toMatch(/1h 5\dm left in the soak/);
+    await expect.poll(() => panel.getByTestId('soak-left').textContent()).toMatch(/^1h 5\dm \d\ds left in the soak/);
     const rungs = panel.getByRole('list', { name: 'Rollout plan' }).getByRole('listitem');
     expect(await rungs.count()).toBe(4);
     expect(await rungs.nth(0).getAttribute('aria-current')).toBe('step');
@@ -211,9 +217,10 @@ describe('rollout controls in the console', () => {
 describe('operators and stuck releases', () => {
   it('lists stuck pipelines across workspaces, retries one and aborts another in bulk', async () => {
     const store = new PackageStore(stack.dataDir);
-    const stuck = async (name: string) => {
+    // Each with a package of its own (the same bytes would share one stored file).
+    const stuck = async (name: string, version: string) => {
       const mp = await createMiniProgram(name);
-      const v = await upload(mp, '1.0.0');
+      const v = await upload(mp, version);
       const file = store.pathOf(v.sha);
       const bytes = readFileSync(file);
       rmSync(file);
@@ -223,8 +230,8 @@ describe('operators and stuck releases', () => {
       await eventually(async () => (await status(id)) === 'stuck', { what: `${name} stuck`, timeoutMs: 30_000 });
       return { id, repair: () => (rmSync(file, { recursive: true, force: true }), writeFileSync(file, bytes)) };
     };
-    const a = await stuck('Tea Garden');
-    const b = await stuck('Ferry Pass');
+    const a = await stuck('Tea Garden', '5.0.1');
+    const b = await stuck('Ferry Pass', '5.0.2');
 
     const op = await signIn(operatorEmail);
     await op.getByRole('link', { name: 'Stuck releases' }).click();

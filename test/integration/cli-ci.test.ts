@@ -187,6 +187,15 @@ describe('mpdp for CI: tokens, --json, exit codes', () => {
     expect(r.doc.error).toMatchObject({ code: 'invalid_token', exitCode: 2 });
     expect(r.stderr).toContain('may be revoked or expired');
 
+    // Bad token requests change nothing.
+    const before = (await dev.get('/api/v1/me/tokens')).body.items.length;
+    for (const body of [{ name: '  ' }, { name: 'x', expiresInDays: 0 }, { name: 'x', expiresInDays: 1000 }, { name: 'x', expiresInDays: 1.5 }]) {
+      const res = await dev.post('/api/v1/me/tokens', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error.code).toBe('validation_failed');
+    }
+    expect((await dev.get('/api/v1/me/tokens')).body.items.length).toBe(before);
+
     const expiring = await newToken('expires', 30);
     expect(new Date(expiring.expiresAt!).getTime() - Date.now()).toBeGreaterThan(29 * 86_400_000);
     const ok = await cliJson(['list', '--workspace', stack.workspaceId], as(expiring.token));

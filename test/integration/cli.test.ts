@@ -154,18 +154,23 @@ describe('mpdp CLI against the real stack', () => {
     expect(status.stdout).toMatch(/validating\s+submitted by Dan Developer/);
   });
 
-  it('status --wait prints each timeline entry until the version is released', async () => {
-    const follow = start(['status', ...target(), '--version-id', versionId, '--wait'], { MPDP_SERVER: stack.baseUrl, MPDP_TOKEN: token });
+  it('status --watch prints each timeline entry until the version is released', async () => {
+    const follow = start(['status', ...target(), '--version-id', versionId, '--watch'], { MPDP_SERVER: stack.baseUrl, MPDP_TOKEN: token });
     await eventually(() => follow.stdout().includes('review_requested'), { what: 'the CLI to show the review request', timeoutMs: 30_000 });
     const versionUrl = `/api/v1/workspaces/${stack.workspaceId}/mini-programs/${mpId}/versions/${versionId}`;
     const rev = await stack.agent('reviewer');
     expect((await rev.post(`${versionUrl}/approve`, { comment: 'Looks good' })).status).toBe(200);
-    expect((await dev.post(`${versionUrl}/release`)).status).toBe(200);
+    // Everyone at once: a one-stage plan with no soak.
+    expect((await dev.post(`${versionUrl}/release`, { plan: [{ kind: 'percent', percent: 100, soakMs: 0 }] })).status).toBe(200);
     expect(await follow.exit).toBe(0);
     const lines = follow.stdout().split('\n').filter((l) => /^\d{4}-/.test(l));
-    expect(lines.map((l) => l.split(/\s{2,}/)[1])).toEqual(['validating', 'in_review', 'approved', 'released']);
+    const statuses = lines.map((l) => l.split(/\s{2,}/)[1]);
+    expect(statuses.slice(0, 3)).toEqual(['validating', 'in_review', 'approved']);
+    expect(statuses).toContain('rolling_out');
+    expect(statuses.at(-1)).toBe('released');
     expect(follow.stdout()).toContain('approved by Rita Reviewer: "Looks good"');
-    expect(follow.stdout()).toContain('Released: this version is live');
+    expect(follow.stdout()).toContain('rollout: stage 1/1: 100% of users');
+    expect(follow.stdout()).toMatch(/→ Released/);
   });
 
   it('a package with a missing page makes the CLI exit non-zero with the server code', async () => {

@@ -400,10 +400,13 @@ describe('rollback, offline and remove', () => {
 describe('operators and stuck pipelines', () => {
   const store = () => new PackageStore(stack.dataDir);
 
-  /** A submitted version whose package storage fails (its file turned into a directory): stuck. */
-  async function stuckPipeline(name: string) {
+  /**
+   * A submitted version whose package storage fails (its file turned into a directory): stuck.
+   * Each has a version of its own, hence a package file of its own.
+   */
+  async function stuckPipeline(name: string, version: string) {
     const mp = await createMiniProgram(name);
-    const v = await upload(mp, '1.0.0');
+    const v = await upload(mp, version);
     const file = store().pathOf(v.sha);
     const bytes = readFileSync(file);
     rmSync(file);
@@ -419,7 +422,7 @@ describe('operators and stuck pipelines', () => {
   }
 
   it('parks a failing step as stuck, lists it for operators only, and a retry carries on', async () => {
-    const a = await stuckPipeline('Stuck Retry');
+    const a = await stuckPipeline('Stuck Retry', '9.0.1');
     expect(a.p.stuck).toMatchObject({ step: 'check the package', resumeStatus: 'validating' });
     expect(a.p.stuck.error).toMatch(/storage/);
 
@@ -431,7 +434,7 @@ describe('operators and stuck pipelines', () => {
     const item = list.items.find((i: any) => i.id === a.id);
     expect(item).toMatchObject({
       kind: 'release', status: 'stuck', step: 'check the package', retries: 0, resumeStatus: 'validating',
-      workspace: { id: stack.workspaceId }, miniProgram: { id: a.mp }, version: { version: '1.0.0' },
+      workspace: { id: stack.workspaceId }, miniProgram: { id: a.mp }, version: { version: '9.0.1' },
       consoleUrl: `/w/${stack.workspaceId}/mini-programs/${a.mp}/versions/${a.id.slice('release:'.length)}`,
     });
     expect(item.temporalUrl).toMatch(new RegExp(`/namespaces/default/workflows/${enc(a.id)}$`));
@@ -455,7 +458,7 @@ describe('operators and stuck pipelines', () => {
   });
 
   it('aborts a stuck pipeline in bulk: it ends aborted and leaves the list', async () => {
-    const b = await stuckPipeline('Stuck Abort');
+    const b = await stuckPipeline('Stuck Abort', '9.0.2');
     await eventually(async () => (await op.get('/api/v1/platform/pipelines/stuck')).body.items.some((i: any) => i.id === b.id), { what: 'listed' });
     const res = await op.post('/api/v1/platform/pipelines/abort', { ids: [b.id], comment: 'package lost; developer will re-upload' });
     expect(res.status).toBe(200);

@@ -214,10 +214,11 @@ describe('resolve', () => {
   it('answers the cohort of a first release and no_live_version to the others', async () => {
     const fresh = await createProgram('Runtime Fresh', ['0.1.0']);
     const v = fresh.versions[0]!;
-    await setRollout(fresh.id, { versionId: v.id, baselineVersionId: null, status: 'rolling_out', percent: 50 });
-    await settled(fresh.id, 'probe', { rolloutPercent: 50 });
     const inUser = users.find((u) => rolloutBucket(fresh.id, u) < cohortLimit(50))!;
     const outUser = users.find((u) => rolloutBucket(fresh.id, u) >= cohortLimit(50))!;
+    expect((await resolve(fresh.id, inUser)).body.error.code).toBe('no_live_version');
+    await setRollout(fresh.id, { versionId: v.id, baselineVersionId: null, status: 'rolling_out', percent: 50 });
+    await settled(fresh.id, inUser, { rolloutPercent: 50 });
     expect((await resolve(fresh.id, inUser)).body).toMatchObject({ versionId: v.id, channel: 'rollout' });
     const out = await resolve(fresh.id, outUser);
     expect(out.status).toBe(404);
