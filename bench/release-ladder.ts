@@ -1,6 +1,5 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time.js';
-import type { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,7 +31,7 @@ const plan: RolloutStage[] = [10, 50, 100].map((percent) => ({ kind: 'percent', 
 const config: ReleaseConfig = { reviewReminderMs: 0, healthCheckIntervalMs: 1000, stepAttempts: 3 };
 const deadlineMs = 10 * 60_000;
 
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>[number];
 const eventMs = (e: HistoryEvent) => tsToMs(e.eventTime);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

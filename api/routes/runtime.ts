@@ -40,15 +40,15 @@ const ResolveSchema = z
 
 const ReportEvent = z.object({
   type: z.enum(['launch', 'crash']),
-  miniProgramId: z.string().min(1).max(100),
-  versionId: z.string().min(1).max(100),
-  userId: z.string().min(1).max(256).optional(),
+  miniProgramId: z.string().min(1).max(maxIdLength),
+  versionId: z.string().min(1).max(maxIdLength),
+  userId: z.string().min(1).max(maxUserIdLength).optional(),
   at: z.iso.datetime({ offset: true }).optional().describe('when it happened (default: now)'),
 });
 const EventsBody = z.object({ events: z.array(ReportEvent).min(1).max(maxReportEvents) });
 const CountsBody = z.object({
-  miniProgramId: z.string().min(1).max(100),
-  versionId: z.string().min(1).max(100),
+  miniProgramId: z.string().min(1).max(maxIdLength),
+  versionId: z.string().min(1).max(maxIdLength),
   launches: z.number().int().min(0).max(1e9),
   crashes: z.number().int().min(0).max(1e9),
   at: z.iso.datetime({ offset: true }).optional().describe('the minute these counts belong to (default: now)'),

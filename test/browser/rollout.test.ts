@@ -183,9 +183,10 @@ describe('rollout controls in the console', () => {
     await live(mp, '1.1.0');
     const admin = await signIn(stack.users.admin.email);
     await admin.goto(`${stack.baseUrl}${ws}/mini-programs/${mp}`);
-    const row = admin.getByRole('row', { name: /1\.0\.0/ });
+    const versions = admin.getByRole('table').first();
+    const row = versions.getByRole('row', { name: /^1\.0\.0/ });
     await expect.poll(() => row.getByRole('button', { name: 'Roll back to this version' }).isVisible()).toBe(true);
-    expect(await admin.getByRole('row', { name: /1\.1\.0/ }).getByRole('button', { name: 'Roll back to this version' }).count()).toBe(0);
+    expect(await versions.getByRole('row', { name: /^1\.1\.0/ }).getByRole('button', { name: 'Roll back to this version' }).count()).toBe(0);
     await expect.poll(() => admin.getByRole('heading', { name: 'Pipelines' }).isVisible()).toBe(true);
     await shot(admin, 'mini-program-history');
     await row.getByRole('button', { name: 'Roll back to this version' }).click();

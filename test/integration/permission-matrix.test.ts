@@ -175,6 +175,16 @@ describe('permission matrix', () => {
     expect(violations).toEqual([]);
   }, 300_000);
 
+  it('covers the approvals inbox, my requests, release settings and reject reasons', () => {
+    expect(routes.map((r) => `${r.method} ${r.path}`)).toEqual(expect.arrayContaining([
+      'GET /api/v1/me/reviews', 'GET /api/v1/me/requests',
+      'GET /api/v1/workspaces/:workspaceId/release-settings', 'PUT /api/v1/workspaces/:workspaceId/release-settings',
+      'GET /api/v1/workspaces/:workspaceId/reject-reasons', 'POST /api/v1/workspaces/:workspaceId/reject-reasons',
+      'PATCH /api/v1/workspaces/:workspaceId/reject-reasons/:reasonId',
+      'GET /api/v1/workspaces/:workspaceId/mini-programs/:miniProgramId/versions/:versionId/rejection/attachment',
+    ]));
+  });
+
   it('lets a developer of one mini program upload there only', async () => {
     const dev = callers.find((c) => c.name === 'developer')!.agent!;
     const other = (await dev.post(`/api/v1/workspaces/${stack.workspaceId}/mini-programs`, { name: 'Matrix Second' })).body.id;

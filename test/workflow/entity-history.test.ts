@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities/index.js';
 import {
@@ -24,6 +24,8 @@ const activities: Partial<Activities> = {
     at: new Date().toISOString(), launches: 1000, crashes: 1, crashRate: 0.001, liveLaunches: 1000, liveCrashes: 1, liveCrashRate: 0.001, verdict: 'green', reason: 'within limits',
   }),
 };
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>[number];
 
 let env: Awaited<ReturnType<typeof startTestWorker>>;
 let client: Client;
@@ -73,7 +75,7 @@ describe('mini program entity history', () => {
     // Every run of the id, from the first along the continue-as-new chain.
     const lengths: number[] = [];
     for (let runId: string | undefined = mp.firstExecutionRunId; runId;) {
-      const events = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+      const events: HistoryEvent[] = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
       lengths.push(events.length);
       runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
     }
