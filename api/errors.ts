@@ -12,6 +12,9 @@ const failureStatus: Record<string, 403 | 404 | 409 | 400> = {
   [FailureType.forbiddenActor]: 403,
   [FailureType.notFound]: 404,
   comment_required: 400,
+  already_approved: 409,
+  reason_required: 400,
+  invalid_plan: 400,
 };
 
 /** Turns a Temporal update refusal (validator or handler) into the domain error it stands for. */
