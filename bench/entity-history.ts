@@ -1,4 +1,4 @@
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -35,7 +35,6 @@ async function until(f: () => Promise<boolean>, what: string, timeoutMs = 60_000
     await sleep(10);
   }
 }
-type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>[number];
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mpdp-entity-history-'));
@@ -45,6 +44,14 @@ const server = await startDevServer({ binary: findOrBuildTemporal(), dataDir, po
 const nativeConnection = await NativeConnection.connect({ address });
 const connection = await Connection.connect({ address });
 const client = new Client({ connection });
+/** A run's first or last event only: a whole page of a long run may pass gRPC's 4 MiB message limit. */
+async function edgeEvent(workflowId: string, runId: string, which: 'first' | 'last') {
+  const request = { namespace: client.options.namespace, execution: { workflowId, runId }, maximumPageSize: 1 };
+  const { history } = which === 'first'
+    ? await client.workflowService.getWorkflowExecutionHistory(request)
+    : await client.workflowService.getWorkflowExecutionHistoryReverse(request);
+  return history?.events?.[0];
+}
 const none = async () => undefined;
 const green = (): HealthReport => ({
   at: new Date().toISOString(), launches: 1000, crashes: 1, crashRate: 0.001, liveLaunches: 1000, liveCrashes: 1, liveCrashRate: 0.001, verdict: 'green', reason: 'within limits',
@@ -88,26 +95,28 @@ try {
     return s.liveVersionId === lastReleased && !s.activePipelineId;
   }, 'the last release to go live');
   const wall = performance.now() - t0;
+  console.log(`(driving done in ${(wall / 1000).toFixed(1)} s; walking the runs)`);
   const state: MiniProgramState = await mp.query(miniProgramStatusQuery);
 
   // ---- every run of the workflow id, from the first along the continue-as-new chain -------------
-  const runs: { runId: string; events: number; bytes: number; inputBytes: number }[] = [];
+  const runs: { runId: string; events: number; bytes: number }[] = [];
   for (let runId: string | undefined = firstRunId; runId;) {
-    const h = client.workflow.getHandle(workflowId, runId);
-    const events: HistoryEvent[] = (await h.fetchHistory()).events ?? [];
-    const started = events[0]?.workflowExecutionStartedEventAttributes;
-    runs.push({
-      runId, events: events.length, bytes: (await h.describe()).historySize ?? NaN,
-      inputBytes: started?.input?.payloads?.reduce((a, p) => a + (p.data?.length ?? 0), 0) ?? 0,
-    });
-    runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+    const d = await client.workflow.getHandle(workflowId, runId).describe();
+    runs.push({ runId, events: d.historyLength, bytes: d.historySize ?? NaN });
+    runId = (await edgeEvent(workflowId, runId, 'last'))?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
   }
+  const lastStarted = (await edgeEvent(workflowId, runs.at(-1)!.runId, 'first'))?.workflowExecutionStartedEventAttributes;
+  const carriedBytes = lastStarted?.input?.payloads?.reduce((a, p) => a + (p.data?.length ?? 0), 0) ?? NaN;
   const largest = runs.reduce((a, r) => (r.events > a.events ? r : a));
+  const heaviest = runs.reduce((a, r) => (r.bytes > a.bytes ? r : a));
+  const closed = runs.length > 1 ? runs.slice(0, -1) : runs;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
   const released = state.versions.filter((v) => v.wasLive).length;
   console.log(`${versions} versions uploaded, ${released} released (every ${releaseEvery}th, to everyone at once) in ${(wall / 1000).toFixed(1)} s (${(versions / (wall / 1000)).toFixed(0)} uploads/s counting the releases)`);
-  console.log(`runs of ${workflowId}: ${runs.length}; events per run: ${runs.map((r) => r.events).join(', ')} (the last one still running)`);
-  console.log(`largest run: ${largest.events} events, ${kib(largest.bytes)} of history (as the server counts it); every run under ${eventLimit.toLocaleString('en')} events: ${runs.every((r) => r.events < eventLimit) ? 'yes' : 'NO'}`);
-  console.log(`state carried across continue-as-new (the last run's input): ${kib(runs.at(-1)!.inputBytes)}; state as queried: ${kib(JSON.stringify(state).length)} for ${state.versions.length} versions`);
+  console.log(`runs of ${workflowId}: ${runs.length}; events per closed run: min ${Math.min(...closed.map((r) => r.events))}, median ${median(closed.map((r) => r.events))}, max ${Math.max(...closed.map((r) => r.events))}; the running one ${runs.at(-1)!.events}`);
+  console.log(`history bytes per closed run (as the server counts them): min ${kib(Math.min(...closed.map((r) => r.bytes)))}, median ${kib(median(closed.map((r) => r.bytes)))}, max ${kib(heaviest.bytes)}`);
+  console.log(`longest run: ${largest.events} events, ${kib(largest.bytes)}; every run under ${eventLimit.toLocaleString('en')} events: ${runs.every((r) => r.events < eventLimit) ? 'yes' : 'NO'}`);
+  console.log(`state carried across continue-as-new (the last run's input): ${kib(carriedBytes)}; state as queried: ${kib(JSON.stringify(state).length)} for ${state.versions.length} versions`);
   const inOrder = state.versions.every((v, i) => v.versionId === `ver_h_${i}`);
   console.log(`final state: ${state.versions.length} versions ${inOrder ? 'in order' : 'OUT OF ORDER'}, live ${state.liveVersion} (${state.liveVersionId === lastReleased ? 'the last released' : 'NOT the last released'})`);
 } finally {

@@ -6,23 +6,30 @@ const { noop } = proxyActivities<{ noop(): Promise<void> }>({ startToCloseTimeou
 export interface LadderBaselineInput {
   /** Timers to start, in turn. */
   timers: number;
-  /** Activities to run, spread over a batch before the first timer and one after each. */
+  /** Activities to run: one awaited after each timer, the others alongside. */
   activities: number;
   /** Sum of the timers' durations (the ladder's soak time). */
   totalSleepMs: number;
 }
 
 /**
- * The least a ladder rollout can cost: its timers and activities and nothing else. A batch's
- * activities run side by side, as a pipeline's projection and webhook run alongside its next soak.
+ * The least a ladder rollout can cost, in the same shape and nothing else: a timer per soak, one
+ * activity awaited after each (the health check), the rest started alongside without waiting (the
+ * projections and webhooks), in a batch at the start and after each awaited one; done when all are.
  */
 export async function ladderBaseline({ timers, activities, totalSleepMs }: LadderBaselineInput): Promise<void> {
+  const onPath = Math.min(timers, activities);
+  let background = activities - onPath;
+  const started: Promise<void>[] = [];
   const batches = timers + 1;
-  let left = activities;
   for (let i = 0; i < batches; i++) {
-    const n = Math.ceil(left / (batches - i));
-    await Promise.all(Array.from({ length: n }, () => noop()));
-    left -= n;
-    if (i < timers) await sleep(totalSleepMs / timers);
+    if (i > 0) {
+      await sleep(totalSleepMs / timers);
+      if (i <= onPath) await noop();
+    }
+    const n = Math.ceil(background / (batches - i));
+    for (let k = 0; k < n; k++) started.push(noop());
+    background -= n;
   }
+  await Promise.all(started);
 }

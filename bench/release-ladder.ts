@@ -35,10 +35,6 @@ type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory'
 const eventMs = (e: HistoryEvent) => tsToMs(e.eventTime);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const workerAddress = process.env.LADDER_WORKER_ADDRESS;
-if (workerAddress) await runWorker(workerAddress);
-else await main();
-
 async function runWorker(address: string) {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const connection = await NativeConnection.connect({ address });
@@ -230,3 +226,8 @@ async function main() {
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
+
+// Last, so every constant above is initialised: the child process is the worker, the parent the driver.
+const workerAddress = process.env.LADDER_WORKER_ADDRESS;
+if (workerAddress) await runWorker(workerAddress);
+else await main();

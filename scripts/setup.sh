@@ -36,6 +36,8 @@ fi
 if [ "${1:-}" = "--for-tests" ]; then
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # Mini program icons are emoji: without a colour emoji font screenshots show empty boxes.
+  [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
   command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]} from Debian"

@@ -112,7 +112,7 @@ export function runtimeRoutes(deps: ApiDeps) {
   const plans = new Map<string, Plan>();
   const loading = new Map<string, Promise<Plan>>();
   // A projection that changes a mini program, its versions or its rollout announces it: read again at once.
-  hub.subscribe((e) => {
+  hub?.subscribe((e) => {
     if (!e.miniProgramId) return;
     plans.delete(e.miniProgramId);
     loading.delete(e.miniProgramId);

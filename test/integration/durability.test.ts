@@ -35,9 +35,10 @@ describe('durability', () => {
     await stack.worker.start();
     const approved = await rev.post(`${versionUrl}/approve`, { comment: 'fine' });
     expect(approved.status).toBe(200);
-    const released = await dev.post(`${versionUrl}/release`);
+    // Everyone at once: a one-stage plan with no soak, so the pipeline declares it released by itself.
+    const released = await dev.post(`${versionUrl}/release`, { plan: [{ kind: 'percent', percent: 100, soakMs: 0 }] });
     expect(released.status).toBe(200);
-    expect(released.body.version.status).toBe('released');
+    expect(['rolling_out', 'released']).toContain(released.body.version.status);
 
     const reviewMails = stack.mails.filter((m) => m.subject.includes('Review requested') && m.subject.includes('Durable Mall'));
     expect(reviewMails.map((m) => m.to[0]).sort()).toEqual([stack.users.admin.email, stack.users.reviewer.email].sort());
@@ -52,6 +53,6 @@ describe('durability', () => {
       `SELECT action, count(*) AS n FROM audit_log WHERE subject_id = :id GROUP BY action ORDER BY action`,
       { replacements: { id: up.body.id }, type: QueryTypes.SELECT },
     );
-    expect(rows.map((r) => [r.action, Number(r.n)])).toEqual([['approved', 1], ['released', 1], ['review_requested', 1], ['submitted', 1], ['uploaded', 1]]);
+    expect(rows.map((r) => [r.action, Number(r.n)])).toEqual([['approved', 1], ['released', 1], ['review_requested', 1], ['rollout_started', 1], ['submitted', 1], ['uploaded', 1]]);
   });
 });
