@@ -341,7 +341,13 @@ describe('stuck pipelines', () => {
     const retried = await release.executeUpdate(retryStepUpdate, { args: [{ actorId: 'usr_operator' }] });
     expect(retried.status).toBe('validating');
     await reaches(id, 'in_review');
-    expect((await stateOf(id)).timeline.map((t) => t.action)).toEqual(['submitted', 'stuck', 'step_retried', 'review_requested']);
+    // ... and on to the end.
+    await release.executeUpdate(approveUpdate, { args: [{ actorId: 'usr_rev' }] });
+    await release.executeUpdate(releaseUpdate, { args: [{ actorId: 'usr_dev', plan: now100 }] });
+    const done = (await release.result()) as Awaited<ReturnType<typeof stateOf>>;
+    expect(done.status).toBe('released');
+    expect(done.timeline.map((t) => t.action)).toEqual(['submitted', 'stuck', 'step_retried', 'review_requested', 'approved', 'rollout_started', 'released']);
+    expect(done.timeline[1]!.data).toMatchObject({ step: 'check the package' });
     await maybeRecordHistory(client, id, 'v2-release-stuck-retried');
   });
 
