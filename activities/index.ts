@@ -120,7 +120,7 @@ function createReleaseActivities({ sequelize, mailer, store, publicUrl }: Activi
 
   return {
     /** Upserts the mini program row; a lower seq than the stored one changes nothing. */
-    async projectMiniProgram(input: { state: MiniProgramState; at: string; audit?: AuditInput }): Promise<void> {
+    async projectMiniProgram(input: { state: MiniProgramState; versionCount?: number; at: string; audit?: AuditInput }): Promise<void> {
       const s = input.state;
       await sequelize.transaction(async (transaction) => {
         await sequelize.query(
@@ -133,7 +133,7 @@ function createReleaseActivities({ sequelize, mailer, store, publicUrl }: Activi
             replacements: {
               id: s.miniProgramId, workspaceId: s.workspaceId, name: s.name, description: s.description, category: s.category, icon: s.icon,
               status: s.status, liveVersionId: s.liveVersionId, liveVersion: s.liveVersion, activeVersionId: s.activeVersionId,
-              versionCount: s.versions.length, createdBy: s.createdBy, createdAt: s.createdAt, at: input.at, seq: s.seq,
+              versionCount: input.versionCount ?? s.versions.length, createdBy: s.createdBy, createdAt: s.createdAt, at: input.at, seq: s.seq,
             },
             transaction,
           },

@@ -2,7 +2,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -114,12 +114,22 @@ function rolloutWindow(events: HistoryEvent[]) {
     timers: inWindow.filter((e) => e.timerStartedEventAttributes).length,
     activities: Object.values(activityTypes).reduce((a, b) => a + b, 0),
     activityTypes,
+    // Beyond the baseline: progress signals to the mini program's entity (each a task and a projection there) and search-attribute upserts.
+    signals: inWindow.filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes).length,
+    upserts: inWindow.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length,
   };
 }
 
 function startedToCompletedMs(events: HistoryEvent[]) {
   const end = events.find((e) => e.workflowExecutionCompletedEventAttributes);
   return end ? eventMs(end) - eventMs(events[0]!) : NaN;
+}
+
+/** CPU seconds a process has used so far, from /proc (Linux; 100 ticks a second). */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 const range = (lo: number[]) => `${Math.min(...lo)}–${Math.max(...lo)}`;
@@ -170,15 +180,20 @@ async function main() {
     const handles = versionIds.map((v) => client.workflow.getHandle(releaseWorkflowId(v)));
     const deadline = Date.now() + deadlineMs;
     let lastDone = 0;
+    const cpu0 = { worker: cpuSeconds(worker.pid), server: cpuSeconds(server.pid) };
     const t0 = performance.now();
+    const perPipeline: number[] = [];
     const statuses = await Promise.all(handles.map(async (h) => {
+      const sent = performance.now();
       await h.executeUpdate(releaseUpdate, { args: [{ actorId: 'usr_dev', plan }] });
       const done = (await byDeadline(h.result(), deadline)) as ReleaseState | undefined;
       if (!done) return `${(await h.query(releaseStatusQuery)).status} (still running)`;
       lastDone = performance.now();
+      perPipeline.push(lastDone - sent);
       return done.status;
     }));
     const wall = lastDone - t0;
+    const cpu = { worker: cpuSeconds(worker.pid) - cpu0.worker, server: cpuSeconds(server.pid) - cpu0.server };
     const byStatus: Record<string, number> = {};
     for (const s of statuses) byStatus[s] = (byStatus[s] ?? 0) + 1;
     const released = byStatus.released ?? 0;
@@ -187,30 +202,38 @@ async function main() {
     const measured = windows.filter((w) => !!w);
     const one = measured[0];
     if (!one) throw new Error('no pipeline completed its rollout');
-    const perPipeline = measured.map((w) => w.ms);
+    const inHistory = measured.map((w) => w.ms);
 
     console.log(`pipelines: ${released}/${count} released; other statuses: ${released === count ? 'none' : JSON.stringify(Object.fromEntries(Object.entries(byStatus).filter(([s]) => s !== 'released')))}`);
     console.log(`ladder: ${plan.map((s) => `${s.percent}%/${s.soakMs} ms`).join(' → ')}, health check every ${config.healthCheckIntervalMs} ms`);
-    console.log(`wall time, first rollout start → last released: ${secs(wall)}`);
-    console.log(`per-pipeline rollout (update accepted → workflow completed): p50 ${secs(percentile(perPipeline, 50))}  p99 ${secs(percentile(perPipeline, 99))}  max ${secs(Math.max(...perPipeline))}`);
-    console.log(`one rollout's history: ${one.events} events, ${one.timers} timers, ${one.activities} activities ${JSON.stringify(one.activityTypes)}; across all: timers ${range(measured.map((w) => w.timers))}, activities ${range(measured.map((w) => w.activities))}`);
+    console.log(`wall time, first rollout start → last released: ${secs(wall)}  (CPU meanwhile: worker ${cpu.worker.toFixed(1)} s, server ${cpu.server.toFixed(1)} s)`);
+    console.log(`per-pipeline rollout (release update sent → result): p50 ${secs(percentile(perPipeline, 50))}  p99 ${secs(percentile(perPipeline, 99))}  max ${secs(Math.max(...perPipeline))}; in its history (update accepted → completed): p50 ${secs(percentile(inHistory, 50))}  p99 ${secs(percentile(inHistory, 99))}`);
+    console.log(`one rollout's history: ${one.events} events, ${one.timers} timers, ${one.activities} activities ${JSON.stringify(one.activityTypes)}, and beyond the baseline ${one.signals} signals to its entity and ${one.upserts} search-attribute upserts; across all: timers ${range(measured.map((w) => w.timers))}, activities ${range(measured.map((w) => w.activities))}`);
     sampleRss();
     const pipelineRss = { ...peak };
 
     // ---- baseline: the same timers and activities, nothing else --------------------------------
     const totalSleepMs = plan.reduce((a, s) => a + s.soakMs, 0);
+    const bcpu0 = { worker: cpuSeconds(worker.pid), server: cpuSeconds(server.pid) };
     const b0 = performance.now();
-    const baseline = await Promise.all(Array.from({ length: count }, (_, i) => client.workflow.start<typeof ladderBaseline>('ladderBaseline', {
-      taskQueue: baselineQueue, workflowId: `ladder-baseline-${i}`, args: [{ timers: one.timers, activities: one.activities, totalSleepMs }],
-    })));
+    const baseline = new Array<WorkflowHandle>(count);
     let baselineDone = 0;
-    await Promise.all(baseline.map(async (h) => {
+    const perBaseline: number[] = [];
+    await Promise.all(Array.from({ length: count }, async (_, i) => {
+      const sent = performance.now();
+      const h = await client.workflow.start<typeof ladderBaseline>('ladderBaseline', {
+        taskQueue: baselineQueue, workflowId: `ladder-baseline-${i}`, args: [{ timers: one.timers, activities: one.activities, totalSleepMs }],
+      });
       await h.result();
       baselineDone = performance.now();
+      perBaseline.push(baselineDone - sent);
+      baseline[i] = h;
     }));
     const baselineWall = baselineDone - b0;
-    const perBaseline = await pool(baseline.length, 20, async (i) => startedToCompletedMs(await historyOf(baseline[i]!)));
-    console.log(`baseline: ${count} workflows × (${one.timers} timers totalling ${totalSleepMs} ms + ${one.activities} no-op activities), all at once: wall ${secs(baselineWall)}; per workflow p50 ${secs(percentile(perBaseline, 50))}  p99 ${secs(percentile(perBaseline, 99))}`);
+    const bcpu = { worker: cpuSeconds(worker.pid) - bcpu0.worker, server: cpuSeconds(server.pid) - bcpu0.server };
+    const baselineInHistory = await pool(baseline.length, 20, async (i) => startedToCompletedMs(await historyOf(baseline[i]!)));
+    console.log(`baseline: ${count} workflows × (${one.timers} timers totalling ${totalSleepMs} ms + ${one.activities} no-op activities), all at once: wall ${secs(baselineWall)}  (CPU meanwhile: worker ${bcpu.worker.toFixed(1)} s, server ${bcpu.server.toFixed(1)} s)`);
+    console.log(`per baseline workflow (start sent → result): p50 ${secs(percentile(perBaseline, 50))}  p99 ${secs(percentile(perBaseline, 99))}; in its history (started → completed): p50 ${secs(percentile(baselineInHistory, 50))}  p99 ${secs(percentile(baselineInHistory, 99))}`);
     console.log(`ratio pipeline/baseline wall time: ${(wall / baselineWall).toFixed(2)}  (p50 ${(percentile(perPipeline, 50) / percentile(perBaseline, 50)).toFixed(2)})`);
     sampleRss();
     console.log(`peak RSS during the pipelines (set-up + rollouts): worker ${pipelineRss.worker.toFixed(0)} MiB, server ${pipelineRss.server.toFixed(0)} MiB; over the whole run: worker ${peak.worker.toFixed(0)} MiB, server ${peak.server.toFixed(0)} MiB`);

@@ -57,8 +57,11 @@ export async function miniProgramEntity(input: MiniProgramInput): Promise<void> 
     state.status = statusOf(state);
     state.seq += 1;
     const at = new Date().toISOString();
+    // The row needs the summary, not the version list: a long list in every projection would make
+    // each history grow with the square of the versions (and continue as new every few uploads).
+    const { versions, ...summary } = state;
     await projectMiniProgram({
-      state, at,
+      state: { ...summary, versions: [] }, versionCount: versions.length, at,
       audit: audit && {
         dedupeKey: `${workflowInfo().workflowId}:${workflowInfo().runId}:${state.seq}`, workspaceId: state.workspaceId, subjectType: 'mini_program',
         subjectId: state.miniProgramId, actorId: audit.actorId, action: audit.action, fromState: audit.from, toState: state.status, comment: audit.comment ?? null, at,
