@@ -14,7 +14,7 @@ import { testerRoutes } from './routes/testers.js';
 import { eventRoutes } from './routes/events.js';
 import { miniProgramRoutes } from './routes/mini-programs.js';
 import { versionRoutes } from './routes/versions.js';
-import { runtimeRoutes } from './routes/runtime.js';
+import { runtimeEdge, runtimeRoutes } from './routes/runtime.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { pipelineRoutes } from './routes/pipelines.js';
@@ -68,13 +68,18 @@ export function createApp(deps: ApiDeps) {
   api.notFound((c) => c.json({ error: { code: 'not_found', message: `No route ${c.req.method} ${c.req.path}`, details: {}, requestId: c.get('requestId') } }, 404));
 
   const app = new OpenAPIHono<AppEnv>();
+  app.onError(onError);
+  // Host apps' hot path first: it ends here, before the console's middleware (documented in the API above).
+  app.get('/api/v1/runtime/mini-programs/:miniProgramId/resolve', publicRoute, async (c, next) => {
+    c.header('X-Content-Type-Options', 'nosniff');
+    await next();
+  }, runtimeEdge(deps));
   const indexFile = deps.webRoot ? path.join(deps.webRoot, 'index.html') : undefined;
   app.use('*', securityHeaders({ indexFile }));
   app.use('*', requestId);
   app.use('/api/*', authenticate(deps.sequelize, deps.pool));
   app.use('/api/*', csrf);
   app.use('/api/*', jsonOnlyWhenAnonymous);
-  app.onError(onError);
   app.route('/api/v1', api);
   app.get('/api/docs', (c) => {
     c.header('Content-Security-Policy', contentSecurityPolicy(inlineScriptHashes(docsPage)));

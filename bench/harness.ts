@@ -35,7 +35,9 @@ export function percentile(values: number[], p: number): number {
 export const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
 
 function child(script: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  // BENCH_CPU_PROF_DIR=<dir>: each child writes a V8 CPU profile there when it exits (for finding where the time goes).
+  const prof = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+  return spawn(process.execPath, [...prof, '--import', 'tsx', path.join(repoRoot, script)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 /**

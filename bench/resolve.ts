@@ -12,7 +12,7 @@ import { fmt, freePort, percentile, session, startPlatform } from './harness.js'
 /**
  * `resolve` (the host apps' hot path) with 50 keep-alive connections for 10 s, against a bare
  * Hono route on @hono/node-server measured in the same run. The API runs as deployed
- * (api/server.ts in its own process, with every middleware) over a real database holding a mini
+ * (api/server.ts in its own process, through createApp: the runtime edge route ahead of the console middleware) over a real database holding a mini
  * program with a live version and a 20% rollout. Targets: ≥ 10,000 req/s and ratio ≥ 0.3.
  */
 
@@ -142,7 +142,7 @@ async function main() {
     const api = await measure(p.api.pid, apiPort, paths, { connections, seconds });
     const base = await measure(bare.pid, barePort, ['/bare'], { connections, seconds });
     const line = (r: typeof api) => `${r.rps.toFixed(0)} req/s   p50 ${fmt(r.p50)}   p99 ${fmt(r.p99)}   server CPU ${r.cpuUsPerRequest.toFixed(1)} µs/req   non-200 ${r.errors}`;
-    console.log(`resolve, API (every middleware, 20% rollout), ${connections} connections ${seconds}s: ${line(api)}`);
+    console.log(`resolve, API (the real server and app, 20% rollout), ${connections} connections ${seconds}s: ${line(api)}`);
     console.log(`bare Hono route,                            ${connections} connections ${seconds}s: ${line(base)}`);
     console.log(`throughput ratio resolve/bare: ${(api.rps / base.rps).toFixed(2)}   CPU-per-request ratio bare/resolve: ${(base.cpuUsPerRequest / api.cpuUsPerRequest).toFixed(2)}  (targets: >= 10000 req/s, ratio >= 0.3)`);
   } finally {

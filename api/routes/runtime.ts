@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { createReadStream } from 'node:fs';
@@ -105,6 +106,20 @@ const issueCode = (issue: z.core.$ZodIssue, field: string, given: unknown) => {
  * The runtime side host apps call, with no user session: resolve which version a user gets,
  * download a package, report launches and crashes.
  */
+const resolveHandlers = new WeakMap<ApiDeps, (c: Context<AppEnv>) => Promise<Response>>();
+
+/**
+ * The runtime's hot path for host apps, mounted by app.ts before the console's middleware: no
+ * session lookup, CSRF, request id or browser headers (no cookies, no HTML: the caller is a host
+ * app's backend, not a browser), only `nosniff` and the handler. Same handler and cache as the
+ * documented route.
+ */
+export function runtimeEdge(deps: ApiDeps) {
+  const handler = resolveHandlers.get(deps);
+  if (!handler) throw new Error('runtimeRoutes(deps) must be built before runtimeEdge(deps)');
+  return handler;
+}
+
 export function runtimeRoutes(deps: ApiDeps) {
   const { pool, store, config, hub } = deps;
   const packageUrl = (sha: string) => `${config.publicUrl}/api/v1/runtime/packages/${sha}`;
@@ -220,6 +235,21 @@ export function runtimeRoutes(deps: ApiDeps) {
     responses: { 200: json(ResolveSchema, 'The version this user gets'), 400: errorResponses[400], 404: errorResponses[404], 410: json(ErrorSchema, 'The mini program is offline') },
   }));
   const resolveHeaders = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' };
+
+  /** resolve(miniProgramId, userId): also mounted by app.ts ahead of the console's middleware (see runtimeEdge). */
+  const resolve = async (c: Context<AppEnv>) => {
+      const miniProgramId = c.req.param('miniProgramId') ?? '';
+      const userId = c.req.query('userId');
+      if (miniProgramId.length > maxIdLength) throw unknown;
+      if (!userId || userId.length > maxUserIdLength) {
+        const why = userId ? `at most ${maxUserIdLength} characters` : 'required: the host app\'s id of the user';
+        throw new AppError(400, 'validation_failed', `userId: ${why}`, { fields: { userId: [why] } });
+      }
+      const found = planOf(miniProgramId);
+      const plan = found instanceof Promise ? await found : found;
+      return c.body(answer(plan, miniProgramId, userId), 200, resolveHeaders);
+  };
+  resolveHandlers.set(deps, resolve);
 
   return app
     .openapi(
@@ -337,16 +367,5 @@ export function runtimeRoutes(deps: ApiDeps) {
           { errors: shown, errorCount: errors.length });
       }) as never,
     )
-    .get('/runtime/mini-programs/:miniProgramId/resolve', publicRoute, async (c) => {
-      const miniProgramId = c.req.param('miniProgramId');
-      const userId = c.req.query('userId');
-      if (miniProgramId.length > maxIdLength) throw unknown;
-      if (!userId || userId.length > maxUserIdLength) {
-        const why = userId ? `at most ${maxUserIdLength} characters` : 'required: the host app\'s id of the user';
-        throw new AppError(400, 'validation_failed', `userId: ${why}`, { fields: { userId: [why] } });
-      }
-      const found = planOf(miniProgramId);
-      const plan = found instanceof Promise ? await found : found;
-      return c.body(answer(plan, miniProgramId, userId), 200, resolveHeaders);
-    });
+    .get('/runtime/mini-programs/:miniProgramId/resolve', publicRoute, resolve);
 }
