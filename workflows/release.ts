@@ -4,6 +4,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { PipelineMail, PipelineProjection, RolloutRow } from '../activities/pipeline.js';
+import type { WebhookEventInput } from '../activities/webhooks.js';
 import { FailureType } from './contracts/errors.js';
 import {
   abortUpdate, advanceUpdate, approveUpdate, defaultHealth, defaultPlan, pauseUpdate, rejectUpdate, releaseProgressSignal, releaseStatusQuery,
@@ -75,6 +76,7 @@ async function pipelineV2(input: ReleaseInput): Promise<ReleaseState> {
   // ---- recording: state, timeline and an ordered projection queue --------------------------------
   const pending: PipelineProjection[] = [];
   const webhooks: Promise<unknown>[] = [];
+  const outbox = new Map<number, WebhookEventInput>();
   let decidedAt: string | null = null;
   let lastSentStatus: ReleaseStatus | null = null;
 
@@ -103,11 +105,12 @@ async function pipelineV2(input: ReleaseInput): Promise<ReleaseState> {
       comment: o.comment ?? (o.data ? JSON.stringify(o.data) : null), at,
     }, at);
     const type = webhookTypes[action];
+    // Delivered once the projection is written, so a receiver that calls back sees the same state.
     if (type) {
-      webhooks.push(deliverWebhooks({
+      outbox.set(state.seq, {
         eventId: `${pipelineId}:${state.seq}`, workspaceId: state.workspaceId, type, at,
         payload: { pipelineId, kind, miniProgramId: state.miniProgramId, versionId: state.versionId, version: state.version, status: state.status, actorId, comment: o.comment ?? null, data: o.data ?? null },
-      }).catch(() => undefined)); // a webhook that keeps failing is in its delivery log; the pipeline goes on
+      });
     }
   }
 
@@ -137,6 +140,12 @@ async function pipelineV2(input: ReleaseInput): Promise<ReleaseState> {
           await projectPipeline(p);
           pending.shift();
           projectedSeq = p.pipeline.seq;
+          const event = outbox.get(p.pipeline.seq);
+          if (event) {
+            outbox.delete(p.pipeline.seq);
+            // A webhook that keeps failing is in its delivery log; the pipeline goes on.
+            webhooks.push(deliverWebhooks(event).catch(() => undefined));
+          }
           if (p.pipeline.status !== lastSentStatus) {
             lastSentStatus = p.pipeline.status;
             upsertSearchAttributes([{ key: ReleaseStateKey, value: p.pipeline.status }]);
