@@ -15,6 +15,7 @@ import { connectClient } from '../../temporal/client.js';
 import { verifyWebhookSignature, webhookEventTypes } from '../../lib/webhook-signature.js';
 import { startStack, type Agent, type Stack } from '../helpers/stack.js';
 import { uid } from '../helpers/workflow-env.js';
+import { realisticPackage } from '../fixtures/packages.js';
 
 /** What the receiver saw: one entry per request, with the raw body as sent. */
 interface Received { path: string; headers: IncomingHttpHeaders; body: string }
@@ -378,4 +379,36 @@ describe('webhook endpoints', () => {
     const c = await admin.post(`/api/v1/workspaces/${ws}/webhooks`, { url });
     expect([c.status, c.body.error.code]).toEqual([409, 'webhook_exists']);
   });
+
+  it('receives the release pipeline\'s own events, signed, after the state they announce is readable', async () => {
+    const workspaceId = await freshWorkspace();
+    await stack.sequelize.query(`INSERT INTO memberships (workspace_id, user_id, role) VALUES (:ws, :dev, 'developer'), (:ws, :rev, 'reviewer')`, {
+      replacements: { ws: workspaceId, dev: stack.users.developer.id, rev: stack.users.reviewer.id },
+    });
+    const path = `/ok/pipeline-${uid()}`;
+    const created = await create({ url: `${receiverUrl}${path}`, events: ['review.requested', 'review.approved', 'release.rolling_out', 'release.released'] }, admin, workspaceId);
+    expect(created.status).toBe(201);
+    const [dev, rev] = await Promise.all([stack.agent('developer'), stack.agent('reviewer')]);
+    const mp = await dev.post(`/api/v1/workspaces/${workspaceId}/mini-programs`, { name: 'Hooked Mall', category: 'shopping' });
+    expect(mp.status).toBe(201);
+    const mpUrl = `/api/v1/workspaces/${workspaceId}/mini-programs/${mp.body.id}`;
+    const up = await dev.upload(`${mpUrl}/versions`, realisticPackage({ version: '1.0.0' }), '1.0.0');
+    expect(up.status).toBe(201);
+    const versionUrl = `${mpUrl}/versions/${up.body.id}`;
+    expect((await dev.post(`${versionUrl}/submit`)).status).toBe(200);
+    await expect.poll(() => requestsTo(path).length).toBe(1);
+    expect((await rev.post(`${versionUrl}/approve`, {})).status).toBe(200);
+    expect((await dev.post(`${versionUrl}/release`, { plan: [{ kind: 'percent', percent: 100, soakMs: 0 }] })).status).toBe(200);
+    await expect.poll(() => requestsTo(path).length).toBe(4);
+    const events = requestsTo(path).map((r) => {
+      expect(verifyWebhookSignature(created.body.secret, String(r.headers['x-mpdp-signature']), r.body, 300)).toMatchObject({ ok: true });
+      return JSON.parse(r.body) as { type: string; data: { status: string; versionId: string } };
+    });
+    expect(events.map((e) => e.type)).toEqual(['review.requested', 'review.approved', 'release.rolling_out', 'release.released']);
+    expect(events.every((e) => e.data.versionId === up.body.id)).toBe(true);
+    // Sent after the projection: the read model already shows what the last event says.
+    const version = await dev.get(versionUrl);
+    expect(version.body.version.status).toBe('released');
+  });
 });
+
