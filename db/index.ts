@@ -11,6 +11,7 @@ import * as m0006 from './migrations/0006-release-pipeline.js';
 import * as m0007 from './migrations/0007-runtime.js';
 import * as m0008 from './migrations/0008-webhooks.js';
 import * as m0009 from './migrations/0009-tokens.js';
+import * as m0010 from './migrations/0010-authorizations.js';
 
 export { QueryTypes };
 
@@ -25,6 +26,7 @@ const migrations = [
   { name: '0007-runtime', ...m0007 },
   { name: '0008-webhooks', ...m0008 },
   { name: '0009-tokens', ...m0009 },
+  { name: '0010-authorizations', ...m0010 },
 ];
 
 export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));

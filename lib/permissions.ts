@@ -10,8 +10,17 @@ export type MiniProgramRole = (typeof miniProgramRoles)[number];
  * Who a permission can be granted to: a workspace role, a per-mini-program role (only counted on
  * that mini program's routes), or the platform operator (a user flag, not a workspace role).
  */
-export type Principal = WorkspaceRole | `mp:${MiniProgramRole}` | 'operator';
+export type Principal = WorkspaceRole | `mp:${MiniProgramRole}` | 'operator' | `isv:${IsvScope}`;
 export const principals: readonly Principal[] = [...workspaceRoles, 'mp:owner', 'mp:developer', 'operator'];
+
+/**
+ * What a developer (ISV) workspace may be granted on a merchant's mini programs. A member of the
+ * ISV holds `isv:<scope>` on exactly the granted mini programs while the grant is active: an input
+ * to this table like the per-mini-program roles, never a second system.
+ */
+export const isvScopes = ['view', 'upload', 'submit', 'testers'] as const;
+export type IsvScope = (typeof isvScopes)[number];
+export const isvPrincipals: readonly Principal[] = isvScopes.map((s) => `isv:${s}` as const);
 
 const members = ['admin', 'reviewer', 'developer'] as const;
 const mpMakers = ['admin', 'developer', 'mp:owner', 'mp:developer'] as const;
@@ -22,17 +31,17 @@ const mpMakers = ['admin', 'developer', 'mp:owner', 'mp:developer'] as const;
  */
 export const permissionTable = {
   'workspace.read': members,
-  'miniProgram.read': [...members, 'mp:owner', 'mp:developer'],
+  'miniProgram.read': [...members, 'mp:owner', 'mp:developer', 'isv:view'],
   'miniProgram.create': ['admin', 'developer'],
   'miniProgram.roles.manage': ['admin'],
-  'version.read': [...members, 'mp:owner', 'mp:developer'],
-  'version.upload': mpMakers,
-  'version.submit': mpMakers,
-  'version.withdraw': mpMakers,
+  'version.read': [...members, 'mp:owner', 'mp:developer', 'isv:view'],
+  'version.upload': [...mpMakers, 'isv:upload'],
+  'version.submit': [...mpMakers, 'isv:submit'],
+  'version.withdraw': [...mpMakers, 'isv:submit'],
   'version.approve': ['admin', 'reviewer'],
   'version.reject': ['admin', 'reviewer'],
   'version.release': ['admin', 'developer', 'mp:owner'],
-  'version.preview': [...members, 'mp:owner', 'mp:developer'],
+  'version.preview': [...members, 'mp:owner', 'mp:developer', 'isv:view'],
   /** Advance, pause, resume or abort a rollout in progress. */
   'version.rollout': ['admin', 'developer', 'mp:owner'],
   'miniProgram.rollback': ['admin', 'developer', 'mp:owner'],

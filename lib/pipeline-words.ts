@@ -20,9 +20,10 @@ export interface WordsOptions {
 
 const roleLabels: Record<Principal, string> = {
   reviewer: 'Reviewer', admin: 'Admin', developer: 'Developer', 'mp:owner': 'owner of the mini program', 'mp:developer': 'developer of the mini program', operator: 'operator',
+  'isv:view': 'authorized developer (view)', 'isv:upload': 'authorized developer (upload)', 'isv:submit': 'authorized developer (submit)', 'isv:testers': 'authorized developer (testers)',
 };
 /** Workspace roles first (Reviewer before Admin: the one whose job it is), then per-mini-program roles. */
-const roleOrder: Principal[] = ['reviewer', 'developer', 'admin', 'mp:owner', 'mp:developer', 'operator'];
+const roleOrder: Principal[] = ['reviewer', 'developer', 'admin', 'mp:owner', 'mp:developer', 'isv:submit', 'isv:upload', 'isv:view', 'isv:testers', 'operator'];
 
 /** "a Reviewer or Admin": who holds a permission, read from the permission table. */
 export function whoCan(permission: Permission): string {
