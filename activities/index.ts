@@ -1,7 +1,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import type { Mailer } from '../lib/mailer.js';
 import { createAccountActivities } from './accounts.js';
+import { createAuthorizationActivities } from './authorizations.js';
 import { createOutbox, renderMail } from './mail.js';
 import { createMemberActivities } from './members.js';
 import { createPipelineActivities } from './pipeline.js';
@@ -19,13 +21,15 @@ export interface ActivityDeps {
   publicUrl: string;
   /** Derives invitation tokens (HMAC), so no token is ever stored or in a workflow history in clear. */
   secretKey?: string;
+  /** Lets a revocation tell the ISV's pipelines to withdraw (their withdraw update). */
+  temporal?: Client;
 }
 
 export interface AuditInput {
   /** Unique per workflow step, so a retried projection writes one row. */
   dedupeKey: string;
   workspaceId: string;
-  subjectType: 'mini_program' | 'version' | 'workspace' | 'member' | 'invitation' | 'application' | 'tester' | 'user' | 'pipeline';
+  subjectType: 'mini_program' | 'version' | 'workspace' | 'member' | 'invitation' | 'application' | 'tester' | 'user' | 'pipeline' | 'authorization';
   subjectId: string;
   actorId: string | null;
   action: string;
@@ -98,6 +102,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createReleaseActivities(deps), ...createAccountActivities(deps), ...createMemberActivities(deps),
     ...createPipelineActivities(deps), ...createRuntimeActivities(deps), ...createWebhookActivities(deps),
+    ...createAuthorizationActivities(deps),
   };
 }
 

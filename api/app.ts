@@ -18,6 +18,7 @@ import { runtimeEdge, runtimeRoutes } from './routes/runtime.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { pipelineRoutes } from './routes/pipelines.js';
+import { authorizationRoutes } from './routes/authorizations.js';
 import { AppError } from '../lib/errors.js';
 
 /** The API's human index: the routes of the OpenAPI document. */
@@ -50,7 +51,8 @@ export function createApp(deps: ApiDeps) {
     .route('/', runtimeRoutes(deps))
     .route('/', webhookRoutes(deps))
     .route('/', reviewRoutes(deps))
-    .route('/', pipelineRoutes(deps));
+    .route('/', pipelineRoutes(deps))
+    .route('/', authorizationRoutes(deps));
 
   api.get('/sample-package', publicRoute, (c) => {
     const file = path.join(deps.config.dataDir, 'sample-package.zip');

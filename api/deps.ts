@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Sequelize } from 'sequelize';
 import type { Config } from '../lib/config.js';
 import type { PackageStore } from '../lib/storage.js';
-import type { MiniProgramRole, WorkspaceRole } from '../lib/permissions.js';
+import type { IsvScope, MiniProgramRole, WorkspaceRole } from '../lib/permissions.js';
 import type { ChangeHub } from './events.js';
 
 /** What the API is built over; created once in server.ts (or a test) and handed to createApp. */
@@ -42,5 +42,9 @@ export interface AppEnv {
     workspaceId: string | null;
     /** The caller's per-mini-program role on the :miniProgramId of the path, when there is one. */
     miniProgramRole: MiniProgramRole | null;
+    /** Scopes of the active developer (ISV) grants the caller holds on the :miniProgramId of the path (callers without a membership only). */
+    grants: IsvScope[];
+    /** The caller's developer workspace held a grant on that mini program that is no longer active (revoked, lapsed…): refused with 403, not hidden. */
+    grantEnded: string | null;
   };
 }

@@ -15,6 +15,8 @@ const failureStatus: Record<string, 403 | 404 | 409 | 400> = {
   already_approved: 409,
   reason_required: 400,
   invalid_plan: 400,
+  not_a_narrowing: 400,
+  validation_failed: 400,
 };
 
 /** Turns a Temporal update refusal (validator or handler) into the domain error it stands for. */

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { randomUUID } from 'node:crypto';
 import { AppError, forbidden, notFound, unauthenticated } from '../lib/errors.js';
-import { can, principalsOf, type MiniProgramRole, type Permission, type WorkspaceRole } from '../lib/permissions.js';
+import { can, principalsOf, type IsvScope, type MiniProgramRole, type Permission, type WorkspaceRole } from '../lib/permissions.js';
 import type { AppEnv } from './deps.js';
 import { sha256 } from './passwords.js';
 
@@ -39,14 +39,40 @@ const membershipColumns = (ws: string, mp: string) =>
    LEFT JOIN mini_program_roles r ON m.user_id IS NOT NULL AND r.user_id = u.id AND r.workspace_id = ${ws} AND r.mini_program_id = ${mp}`;
 
 /**
+ * The scopes a caller holds on a merchant's mini program through developer (ISV) grants: ACTIVE,
+ * unexpired authorizations of the merchant covering the mini program, to a developer workspace the
+ * caller is an active member of. Only the status 'active' counts, so the revocation's first step
+ * (status revoking) refuses the very next request; a grant that ended says so (403) instead of
+ * hiding the workspace. One query on the merchant's authorizations (indexed by merchant), made only
+ * for callers without a membership in the path's workspace on a mini program's route.
+ */
+async function grantsOn(pool: pg.Pool, userId: string, ws: string, mp: string): Promise<{ scopes: IsvScope[]; ended: string | null }> {
+  const { rows: [row] } = await pool.query<{ scopes: IsvScope[] | null; last_status: string | null }>({
+    name: 'mpdp_auth_grants',
+    text: `SELECT array_agg(DISTINCT s.scope) FILTER (WHERE a.status = 'active' AND (a.ends_at IS NULL OR a.ends_at > now())) AS scopes,
+             (array_agg(a.status ORDER BY a.updated_at DESC))[1] AS last_status
+           FROM authorizations a
+           JOIN memberships m ON m.workspace_id = a.developer_workspace_id AND m.user_id = $1 AND m.status = 'active'
+           LEFT JOIN LATERAL unnest(a.scope) AS s(scope) ON true
+           WHERE a.merchant_workspace_id = $2 AND $3 = ANY(a.mini_program_ids)`,
+    values: [userId, ws, mp],
+  });
+  const scopes = row?.scopes ?? [];
+  return { scopes, ended: scopes.length ? null : (row?.last_status === 'active' ? 'lapsed' : row?.last_status ?? null) };
+}
+
+/**
  * Resolves the caller from the session cookie or a bearer token, and their role in the path's
- * workspace, in one query. Never rejects by itself: routes say what they need.
+ * workspace, in one query (a second one, for grants, only for callers without a membership on a
+ * mini program's route). Never rejects by itself: routes say what they need.
  */
 export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     c.set('user', null);
     c.set('role', null);
     c.set('miniProgramRole', null);
+    c.set('grants', []);
+    c.set('grantEnded', null);
     c.set('authKind', null);
     c.set('sessionHash', null);
     c.set('csrfToken', null);
@@ -91,6 +117,13 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
         c.set('sessionHash', hash);
         c.set('csrfToken', row.csrf_token);
       }
+    }
+    // Bearer tokens and sessions alike: an ISV member's access to a merchant's mini program.
+    const user = c.get('user');
+    if (user && ws && mp && !c.get('role')) {
+      const g = await grantsOn(pool, user.id, ws, mp);
+      c.set('grants', g.scopes);
+      c.set('grantEnded', g.ended);
     }
     await next();
   };
@@ -138,9 +171,18 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
     if (!user) refuseAnonymous(c);
     const role = c.get('role');
     const miniProgramRole = c.get('miniProgramRole');
-    if (!role && !miniProgramRole) throw notFound('Workspace');
-    const who = principalsOf({ role, miniProgramRole, isOperator: user.isOperator });
-    if (!can(who, permission)) throw forbidden(`Your role (${[role, miniProgramRole && `${miniProgramRole} of this mini program`].filter(Boolean).join(', ')}) does not allow ${permission}`);
+    const grants = c.get('grants') ?? [];
+    if (!role && !miniProgramRole && !grants.length) {
+      // An ISV whose grant on this mini program ended learns so (it knows the merchant already); anyone else sees nothing.
+      const ended = c.get('grantEnded');
+      if (ended) throw new AppError(403, 'authorization_ended', `Your developer workspace's authorization on this mini program is ${ended === 'revoking' ? 'revoked' : ended}`, { status: ended });
+      throw notFound('Workspace');
+    }
+    const who = principalsOf({ role, miniProgramRole, isOperator: user.isOperator, grants });
+    if (!can(who, permission)) {
+      const held = [role, miniProgramRole && `${miniProgramRole} of this mini program`, grants.length && `developer authorization: ${grants.join(', ')}`].filter(Boolean).join(', ');
+      throw forbidden(`Your ${role || miniProgramRole ? 'role' : 'access'} (${held}) does not allow ${permission}`);
+    }
     await next();
   });
 }

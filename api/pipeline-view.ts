@@ -1,4 +1,4 @@
-import type { Sequelize } from 'sequelize';
+import { QueryTypes, type Sequelize } from 'sequelize';
 import type { Config } from '../lib/config.js';
 import { pipelineWords } from '../lib/pipeline-words.js';
 import { releaseWorkflowId, type ReleaseState } from '../workflows/contracts/release.js';
@@ -17,7 +17,37 @@ export type PipelineView = ReleaseState & {
   waitingWords: string;
   temporalUrl: string;
   sla: SlaClock | null;
+  /** Submitted by a member of a developer (ISV) workspace under an authorization: "by <ISV> on behalf of <merchant>". */
+  onBehalf?: OnBehalf | null;
 };
+
+export interface OnBehalf {
+  developerWorkspace: { id: string; name: string };
+  merchantWorkspace: { id: string; name: string };
+  label: string;
+}
+
+/**
+ * The developer workspace a submitter acted for: they are no member of the merchant, and belong to
+ * a developer workspace that holds (or held) an authorization on the mini program.
+ */
+export async function onBehalfOf(sequelize: Sequelize, o: { workspaceId: string; miniProgramId: string; userId: string }): Promise<OnBehalf | null> {
+  const [row] = await sequelize.query<{ dev_id: string; dev_name: string; merchant_name: string }>(
+    `SELECT d.id AS dev_id, d.name AS dev_name, w.name AS merchant_name
+     FROM authorizations a
+     JOIN memberships m ON m.workspace_id = a.developer_workspace_id AND m.user_id = :userId
+     JOIN workspaces d ON d.id = a.developer_workspace_id JOIN workspaces w ON w.id = a.merchant_workspace_id
+     WHERE a.merchant_workspace_id = :workspaceId AND :miniProgramId = ANY(a.mini_program_ids)
+       AND NOT EXISTS (SELECT 1 FROM memberships mm WHERE mm.workspace_id = :workspaceId AND mm.user_id = :userId)
+     ORDER BY a.requested_at DESC LIMIT 1`,
+    { replacements: o, type: QueryTypes.SELECT },
+  );
+  if (!row) return null;
+  return {
+    developerWorkspace: { id: row.dev_id, name: row.dev_name }, merchantWorkspace: { id: o.workspaceId, name: row.merchant_name },
+    label: `by ${row.dev_name} on behalf of ${row.merchant_name}`,
+  };
+}
 
 /** Timeline actions that end the review (the clock stops at the first of them). */
 const reviewEnds = new Set(['approved', 'rejected', 'withdrawn', 'aborted', 'superseded', 'stuck_aborted']);
@@ -81,10 +111,15 @@ export function normalizeState(raw: ReleaseState): ReleaseState {
 
 export async function pipelineView(deps: { sequelize: Sequelize; config: Config }, raw: ReleaseState, now = new Date()): Promise<PipelineView> {
   const state = normalizeState(raw);
-  const names = Object.fromEntries(await userNames(deps.sequelize, peopleOf(state)));
+  const [people, onBehalf] = await Promise.all([
+    userNames(deps.sequelize, peopleOf(state)),
+    onBehalfOf(deps.sequelize, { workspaceId: state.workspaceId, miniProgramId: state.miniProgramId, userId: state.submitterId }),
+  ]);
+  const names = Object.fromEntries(people);
   return {
     ...state,
     names,
+    onBehalf,
     waitingWords: pipelineWords(state, { names, now, health: deps.config.release.health }),
     temporalUrl: temporalUrlOf(deps.config, state.pipelineId),
     sla: slaClock(state, now),

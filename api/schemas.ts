@@ -116,6 +116,11 @@ export const PipelineViewSchema = z
     names: z.record(z.string(), z.string()).describe('user id → name, for everyone the pipeline mentions'),
     waitingWords: z.string().describe('what it waits for and on whom, in words, with the SLA clock'),
     temporalUrl: z.string(), sla: z.object({ waitedMs: z.number(), dueAt: z.string().nullable(), overdue: z.boolean() }).nullable(),
+    onBehalf: z
+      .object({ developerWorkspace: z.object({ id: z.string(), name: z.string() }), merchantWorkspace: z.object({ id: z.string(), name: z.string() }), label: z.string() })
+      .nullable()
+      .optional()
+      .describe('submitted by a developer (ISV) workspace\'s member under an authorization: "by <ISV> on behalf of <merchant>"'),
   })
   .openapi('PipelineView');
 

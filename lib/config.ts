@@ -41,6 +41,8 @@ const schema = z.object({
   APPLICATION_REMINDER_MS: durationMs(3 * 24 * 3600_000),
   PASSWORD_RESET_TTL_MS: durationMs(3600_000),
   PREVIEW_TTL_MS: durationMs(15 * 60_000),
+  AUTHORIZATION_REQUEST_TTL_MS: durationMs(7 * 24 * 3600_000),
+  AUTHORIZATION_LAPSE_REMINDER_MS: durationMs(3 * 24 * 3600_000),
   SECRET_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   OPERATOR_EMAIL: z.email().optional(),
   OPERATOR_PASSWORD: z.string().min(10, 'must be at least 10 characters').optional(),
@@ -91,6 +93,8 @@ export interface Config {
     readonly passwordResetTtlMs: number;
   };
   readonly previewTtlMs: number;
+  /** Developer (ISV) authorizations: an undecided request expires; both sides are reminded before a grant lapses. */
+  readonly authorization: { readonly requestTtlMs: number; readonly lapseReminderMs: number };
   /** Signs preview tokens; a fixed development value outside production. */
   readonly secretKey: string;
   /** The platform operator created (or updated) at start, when both are set. */
@@ -169,6 +173,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       passwordResetTtlMs: e.PASSWORD_RESET_TTL_MS,
     }),
     previewTtlMs: e.PREVIEW_TTL_MS,
+    authorization: Object.freeze({ requestTtlMs: e.AUTHORIZATION_REQUEST_TTL_MS, lapseReminderMs: e.AUTHORIZATION_LAPSE_REMINDER_MS }),
     secretKey: e.SECRET_KEY ?? 'mpdp-development-secret-not-for-production',
     operator: Object.freeze({ email: e.OPERATOR_EMAIL, password: e.OPERATOR_PASSWORD }),
     demoData: e.DEMO_DATA,
@@ -212,6 +217,8 @@ export const settingsDoc: Record<keyof typeof schema.shape, string> = {
   APPLICATION_REMINDER_MS: 'operators are reminded of an undecided application after this long (3 days)',
   PASSWORD_RESET_TTL_MS: 'a password reset link works this long (1 hour)',
   PREVIEW_TTL_MS: 'a preview link and QR code work this long (15 minutes)',
+  AUTHORIZATION_REQUEST_TTL_MS: 'an undecided developer (ISV) authorization request expires after this long (7 days)',
+  AUTHORIZATION_LAPSE_REMINDER_MS: 'both sides are reminded this long before an authorization with an end date lapses (3 days)',
   SECRET_KEY: 'signs preview links (required in production)',
   OPERATOR_EMAIL: 'bootstrap a platform operator with this email (with OPERATOR_PASSWORD)',
   OPERATOR_PASSWORD: 'password of the bootstrapped operator (no default)',

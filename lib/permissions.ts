@@ -58,6 +58,9 @@ export const permissionTable = {
   'member.manage': ['admin'],
   'tester.read': members,
   'tester.manage': ['admin', 'developer'],
+  /** Developer (ISV) authorizations: Admins of either side, each seeing their own. */
+  'authorization.read': ['admin'],
+  'authorization.manage': ['admin'],
   'platform.applications': ['operator'],
   /** Every stuck pipeline across workspaces: retry or abort. */
   'platform.releases': ['operator'],
@@ -78,10 +81,12 @@ export function permissionsOf(who: Principal | readonly Principal[] | null | und
 }
 
 /** The principals of a caller: their workspace role, their role on the mini program in the path, operator. */
-export function principalsOf(o: { role: WorkspaceRole | null | undefined; miniProgramRole?: MiniProgramRole | null; isOperator?: boolean }): Principal[] {
+export function principalsOf(o: { role: WorkspaceRole | null | undefined; miniProgramRole?: MiniProgramRole | null; isOperator?: boolean; grants?: readonly IsvScope[] | null }): Principal[] {
   const out: Principal[] = [];
   if (o.role) out.push(o.role);
   if (o.miniProgramRole) out.push(`mp:${o.miniProgramRole}`);
   if (o.isOperator) out.push('operator');
+  // The scopes of active grants on the mini program in the path (ISV members only).
+  for (const g of o.grants ?? []) out.push(`isv:${g}`);
   return out;
 }

@@ -3,3 +3,4 @@ export { releasePipeline } from './release.js';
 export { pingWorkflow } from './ping.js';
 export { memberInvitation } from './invitation.js';
 export { accountApplication, passwordResetMail } from './account-application.js';
+export { developerAuthorization } from './authorization.js';

@@ -7,6 +7,8 @@ import { checkPackage, type PackageSummary } from '../../lib/package-check.js';
 import { maxPreviewTokenLength, signPreviewToken, verifyPreviewToken, type PreviewClaims } from '../../lib/preview-token.js';
 import type { ApiDeps, AppEnv } from '../deps.js';
 import { publicRoute, requirePermission } from '../middleware.js';
+import { sha256 } from '../passwords.js';
+import { newId } from '../../lib/ids.js';
 import { VersionParams, errorResponses, json } from '../schemas.js';
 
 const Person = z.object({ id: z.string(), name: z.string() });
@@ -24,7 +26,7 @@ const PreviewLinkSchema = z
 
 const PreviewSchema = z
   .object({
-    access: z.enum(['member', 'tester']),
+    access: z.enum(['member', 'tester', 'authorized']).describe('authorized: a member of a developer workspace with an active grant (view) on the mini program'),
     link: PreviewLinkSchema,
     workspace: z.object({ id: z.string(), name: z.string() }),
     miniProgram: z.object({ id: z.string(), name: z.string(), icon: z.string().nullable() }),
@@ -41,7 +43,7 @@ const TokenParams = z.object({ token: z.string().min(1).max(maxPreviewTokenLengt
 
 const tokenErrors = {
   ...errorResponses,
-  410: { description: 'The link has expired', content: { 'application/json': { schema: z.any() } } },
+  410: { description: 'The link has expired (preview_expired) or was revoked (preview_link_revoked)', content: { 'application/json': { schema: z.any() } } },
 } as const;
 
 /** Manifests read from stored packages, by sha256 (a package never changes under its hash). */
@@ -66,6 +68,14 @@ export function previewRoutes({ sequelize, store, config }: ApiDeps) {
     }
     if (check.reason === 'bad_signature') throw new AppError(400, 'preview_token_invalid', 'This preview link was not issued by this platform, or it was altered.');
     throw new AppError(400, 'preview_token_malformed', 'This is not a preview link.');
+  }
+
+  /** A valid token whose recorded link was revoked (e.g. by a developer authorization's revocation) is gone. */
+  async function checkLive(token: string): Promise<PreviewClaims> {
+    const claims = checkToken(token);
+    const [link] = await sequelize.query<{ revoked_at: Date | null }>('SELECT revoked_at FROM preview_links WHERE token_hash = :hash', { replacements: { hash: sha256(token) }, type: QueryTypes.SELECT });
+    if (link?.revoked_at) throw new AppError(410, 'preview_link_revoked', 'This preview link was revoked. Ask for a new one from the version page.', { revokedAt: new Date(link.revoked_at).toISOString() });
+    return claims;
   }
 
   async function manifestOf(sha256: string, version: string): Promise<PackageSummary> {
@@ -104,7 +114,14 @@ export function previewRoutes({ sequelize, store, config }: ApiDeps) {
         );
         if (!row) throw notFound('Version');
         const expiresAt = Date.now() + config.previewTtlMs;
-        return c.json(linkOf(signPreviewToken({ versionId, workspaceId, expiresAt }, config.secretKey), expiresAt), 201);
+        const token = signPreviewToken({ versionId, workspaceId, expiresAt }, config.secretKey);
+        // Recorded with its creator, so a revocation can cut the links an ISV created.
+        await sequelize.query(
+          `INSERT INTO preview_links (id, token_hash, workspace_id, mini_program_id, version_id, created_by, expires_at) VALUES (:id, :hash, :workspaceId, :miniProgramId, :versionId, :createdBy, :expiresAt)
+           ON CONFLICT (token_hash) DO NOTHING`,
+          { replacements: { id: newId('pvl'), hash: sha256(token), workspaceId, miniProgramId, versionId, createdBy: c.get('user')!.id, expiresAt: new Date(expiresAt) } },
+        );
+        return c.json(linkOf(token, expiresAt), 201);
       },
     )
     .openapi(
@@ -115,25 +132,28 @@ export function previewRoutes({ sequelize, store, config }: ApiDeps) {
       }),
       async (c) => {
         const { token } = c.req.valid('param');
-        const claims = checkToken(token);
+        const claims = await checkLive(token);
         const user = c.get('user');
         if (!user) throw new AppError(401, 'unauthenticated', 'Sign in to open this preview: it is for members of the workspace and its testers.');
         const [v] = await sequelize.query<{
           id: string; version: string; status: string; notes: string; package_sha256: string; package_size: number; created_by: string; created_by_name: string | null; created_at: Date;
-          mini_program_id: string; mini_program_name: string; icon: string | null; workspace_name: string; role: string | null; tester: boolean;
+          mini_program_id: string; mini_program_name: string; icon: string | null; workspace_name: string; role: string | null; tester: boolean; authorized: boolean;
         }>(
           `SELECT v.id, v.version, v.status, v.notes, v.package_sha256, v.package_size, v.created_by, cu.name AS created_by_name, v.created_at,
              m.id AS mini_program_id, m.name AS mini_program_name, m.icon, w.name AS workspace_name,
              (SELECT ms.role FROM memberships ms WHERE ms.workspace_id = m.workspace_id AND ms.user_id = :userId) AS role,
              EXISTS (SELECT 1 FROM testers t WHERE t.workspace_id = m.workspace_id AND (t.mini_program_id IS NULL OR t.mini_program_id = m.id)
-                     AND (t.user_id = :userId OR t.email = lower(:email))) AS tester
+                     AND (t.user_id = :userId OR t.email = lower(:email))) AS tester,
+             EXISTS (SELECT 1 FROM authorizations a JOIN memberships dm ON dm.workspace_id = a.developer_workspace_id AND dm.user_id = :userId AND dm.status = 'active'
+                     WHERE a.merchant_workspace_id = m.workspace_id AND a.status = 'active' AND m.id = ANY(a.mini_program_ids) AND 'view' = ANY(a.scope)
+                       AND (a.ends_at IS NULL OR a.ends_at > now())) AS authorized
            FROM versions v JOIN mini_programs m ON m.id = v.mini_program_id JOIN workspaces w ON w.id = m.workspace_id
            LEFT JOIN users cu ON cu.id = v.created_by
            WHERE v.id = :versionId AND m.workspace_id = :workspaceId`,
           { replacements: { versionId: claims.versionId, workspaceId: claims.workspaceId, userId: user.id, email: user.email }, type: QueryTypes.SELECT },
         );
         // Same answer whether the version is gone or the caller may not see it: nothing leaks.
-        if (!v || (!v.role && !v.tester)) {
+        if (!v || (!v.role && !v.tester && !v.authorized)) {
           throw new AppError(403, 'not_a_tester', `${user.email} is neither a member of this workspace nor one of its testers. Ask a workspace admin to add you as a tester.`);
         }
         let manifest: PackageSummary | null = null;
@@ -145,7 +165,7 @@ export function previewRoutes({ sequelize, store, config }: ApiDeps) {
           manifestError = 'The package could not be read from storage';
         }
         return c.json({
-          access: v.role ? ('member' as const) : ('tester' as const),
+          access: v.role ? ('member' as const) : v.tester ? ('tester' as const) : ('authorized' as const),
           link: linkOf(token, claims.expiresAt),
           workspace: { id: claims.workspaceId, name: v.workspace_name },
           miniProgram: { id: v.mini_program_id, name: v.mini_program_name, icon: v.icon },
@@ -161,13 +181,13 @@ export function previewRoutes({ sequelize, store, config }: ApiDeps) {
     )
     .openapi(qrRoute('png'), async (c) => {
       const { token } = c.req.valid('param');
-      const claims = checkToken(token);
+      const claims = await checkLive(token);
       const png = await QRCode.toBuffer(linkOf(token, claims.expiresAt).url, { type: 'png', width: 360, margin: 2, errorCorrectionLevel: 'M' });
       return c.body(new Uint8Array(png), 200, qrHeaders(claims, 'image/png'));
     })
     .openapi(qrRoute('svg'), async (c) => {
       const { token } = c.req.valid('param');
-      const claims = checkToken(token);
+      const claims = await checkLive(token);
       const svg = await QRCode.toString(linkOf(token, claims.expiresAt).url, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
       return c.body(svg, 200, qrHeaders(claims, 'image/svg+xml'));
     });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessOf, type Access } from '../../api/middleware.js';
 import { hashPassword } from '../../api/passwords.js';
-import { can, principalsOf, type Principal, type WorkspaceRole } from '../../lib/permissions.js';
+import { can, principalsOf, type IsvScope, type Principal, type WorkspaceRole } from '../../lib/permissions.js';
 import { Agent, startStack, testPassword, type Stack } from '../helpers/stack.js';
 import { uid } from '../helpers/workflow-env.js';
 
@@ -9,34 +9,40 @@ import { uid } from '../helpers/workflow-env.js';
  * Every API route × every caller (anonymous, Admin, Reviewer, Developer, a member who is only a
  * developer of one mini program, the platform operator) × own workspace / other workspace, each
  * cell checked against the one permission table. The routes come from the app itself: a route
- * whose gate carries no entry fails the test.
+ * whose gate carries no entry fails the test. Members of a developer (ISV) workspace with an
+ * active grant on one mini program (scopes view / view+upload / view+upload+submit) are callers
+ * too, on the granted mini program and on one that is not granted.
  */
 
 interface Route { method: string; path: string; access: Access }
-interface Caller { name: string; agent: Agent | null; role: WorkspaceRole | null; miniProgramRole: 'developer' | null; isOperator: boolean; userId: string | null; email: string | null }
-interface Cell { caller: string; route: string; target: 'own' | 'other'; expected: string; got: string }
+interface Caller { name: string; agent: Agent | null; role: WorkspaceRole | null; miniProgramRole: 'developer' | null; isOperator: boolean; userId: string | null; email: string | null; grants?: IsvScope[] }
+type Target = 'own' | 'other' | 'ungranted';
+interface Cell { caller: string; route: string; target: Target; expected: string; got: string }
 
 let stack: Stack;
 let routes: Route[];
 const missing: string[] = [];
 const callers: Caller[] = [];
+const cellsSeen: Cell[] = [];
 let ownMiniProgram = '';
 let otherWorkspace = '';
 let otherMiniProgram = '';
+/** A mini program of the own workspace that no grant covers. */
+let ungrantedMiniProgram = '';
 
 /** Routes that end the caller's own session or membership run last for each caller, who is then restored. */
 const endsCaller = (r: Route) => /logout|\/leave$|sessions/.test(r.path);
 
-function fill(path: string, target: 'own' | 'other'): string {
+function fill(path: string, target: Target): string {
   return path.replace(/:([A-Za-z]+)(\{[^}]*\})?/g, (_m, name: string) => {
-    if (name === 'workspaceId') return target === 'own' ? stack.workspaceId : otherWorkspace;
-    if (name === 'miniProgramId') return target === 'own' ? ownMiniProgram : otherMiniProgram;
+    if (name === 'workspaceId') return target === 'other' ? otherWorkspace : stack.workspaceId;
+    if (name === 'miniProgramId') return target === 'own' ? ownMiniProgram : target === 'ungranted' ? ungrantedMiniProgram : otherMiniProgram;
     return `zz_${name}_none`;
   });
 }
 
 /** What the gate should do with this caller on this route, from the permission table alone. */
-function expectation(c: Caller, r: Route, target: 'own' | 'other'): 'pass' | 'unauthenticated' | 'forbidden' | 'hidden' {
+function expectation(c: Caller, r: Route, target: Target): 'pass' | 'unauthenticated' | 'forbidden' | 'hidden' {
   const a = r.access;
   if (a.kind === 'public') return 'pass';
   if (!c.agent) return 'unauthenticated';
@@ -45,8 +51,10 @@ function expectation(c: Caller, r: Route, target: 'own' | 'other'): 'pass' | 'un
   // Workspace routes: a workspace the caller is not in does not exist for them.
   if (target === 'other') return 'hidden';
   const onMiniProgram = r.path.includes(':miniProgramId');
-  const who: Principal[] = principalsOf({ role: c.role, miniProgramRole: onMiniProgram ? c.miniProgramRole : null, isOperator: c.isOperator });
-  if (!c.role && !(onMiniProgram && c.miniProgramRole)) return 'hidden';
+  // Grants count on the granted mini program's routes only.
+  const grants = onMiniProgram && target === 'own' ? (c.grants ?? []) : [];
+  const who: Principal[] = principalsOf({ role: c.role, miniProgramRole: onMiniProgram ? c.miniProgramRole : null, isOperator: c.isOperator, grants });
+  if (!c.role && !(onMiniProgram && c.miniProgramRole) && !grants.length) return 'hidden';
   return can(who, a.permission) ? 'pass' : 'forbidden';
 }
 
@@ -137,6 +145,22 @@ beforeAll(async () => {
   const mpAgent = new Agent(stack.baseUrl);
   await mpAgent.login(mpDev.email);
   callers.push({ name: 'reviewer+mp-developer', agent: mpAgent, role: 'reviewer', miniProgramRole: 'developer', isOperator: false, userId: mpDev.id, email: mpDev.email });
+  // A developer (ISV) workspace per scope set, each granted ownMiniProgram only.
+  ungrantedMiniProgram = (await dev.post(`/api/v1/workspaces/${stack.workspaceId}/mini-programs`, { name: 'Matrix Ungranted' })).body.id;
+  for (const scope of [['view'], ['view', 'upload'], ['view', 'upload', 'submit']] as IsvScope[][]) {
+    const isv = await extra(`isv-${scope.join('-')}`, false);
+    const devWs = uid('ws_dev_');
+    await stack.sequelize.query(`INSERT INTO workspaces (id, name, code, type) VALUES (:id, 'Matrix ISV', :code, 'developer')`, { replacements: { id: devWs, code: devWs.toUpperCase() } });
+    await stack.sequelize.query(`INSERT INTO memberships (workspace_id, user_id, role) VALUES (:ws, :user, 'developer')`, { replacements: { ws: devWs, user: isv.id } });
+    await stack.sequelize.query(
+      `INSERT INTO authorizations (id, developer_workspace_id, merchant_workspace_id, status, requested_mini_program_ids, requested_scope, mini_program_ids, scope, requested_by, requested_at, updated_at, seq)
+       VALUES (:id, :devWs, :ws, 'active', ARRAY[:mp]::text[], ARRAY[:scope]::text[], ARRAY[:mp]::text[], ARRAY[:scope]::text[], :user, now(), now(), 1)`,
+      { replacements: { id: uid('auth_mx_'), devWs, ws: stack.workspaceId, mp: ownMiniProgram, scope, user: isv.id } },
+    );
+    const agent = new Agent(stack.baseUrl);
+    await agent.login(isv.email);
+    callers.push({ name: `isv:${scope.join('+')}`, agent, role: null, miniProgramRole: null, isOperator: false, userId: isv.id, email: isv.email, grants: scope });
+  }
   const op = await extra('operator', true);
   const opAgent = new Agent(stack.baseUrl);
   await opAgent.login(op.email);
@@ -154,9 +178,10 @@ describe('permission matrix', () => {
     const cells: Cell[] = [];
     const ordered = [...routes.filter((r) => !endsCaller(r)), ...routes.filter(endsCaller)];
     for (const caller of callers) {
-      for (const target of ['other', 'own'] as const) {
+      for (const target of ['other', 'ungranted', 'own'] as const) {
         for (const r of ordered) {
           if (target === 'other' && !r.path.includes(':workspaceId')) continue;
+          if (target === 'ungranted' && (!caller.grants || !r.path.includes(':miniProgramId'))) continue;
           const expected = expectation(caller, r, target);
           const url = fill(r.path, target);
           const agent = caller.agent ?? new Agent(stack.baseUrl);
@@ -167,6 +192,7 @@ describe('permission matrix', () => {
         }
       }
     }
+    cellsSeen.push(...cells);
     const violations = cells.filter((c) => !c.got.startsWith(c.expected));
     // Every caller kind is exercised, and refusals really happen (the check can fail).
     expect(cells.filter((c) => c.expected === 'forbidden').length).toBeGreaterThan(10);
@@ -183,6 +209,21 @@ describe('permission matrix', () => {
       'PATCH /api/v1/workspaces/:workspaceId/reject-reasons/:reasonId',
       'GET /api/v1/workspaces/:workspaceId/mini-programs/:miniProgramId/versions/:versionId/rejection/attachment',
     ]));
+  });
+
+  it('lets ISV callers pass exactly their scopes on the granted mini program, and hides the rest', () => {
+    const isv = cellsSeen.filter((c) => c.caller.startsWith('isv:'));
+    expect(isv.filter((c) => c.target === 'own' && c.expected === 'pass' && /:miniProgramId/.test(c.route)).length).toBeGreaterThan(10);
+    expect(isv.filter((c) => c.target === 'own' && c.expected === 'forbidden').length).toBeGreaterThan(10);
+    const ungranted = isv.filter((c) => c.target === 'ungranted' && c.route.includes('/workspaces/:workspaceId/'));
+    expect(ungranted.length).toBeGreaterThan(10);
+    expect(ungranted.filter((c) => c.expected !== 'hidden')).toEqual([]);
+    // Upload passes the gate for upload scopes only, submit for the submit scope only.
+    const gate = (caller: string, route: string) => isv.find((c) => c.caller === caller && c.target === 'own' && c.route === route)?.expected;
+    const upload = 'POST /api/v1/workspaces/:workspaceId/mini-programs/:miniProgramId/versions';
+    const submit = 'POST /api/v1/workspaces/:workspaceId/mini-programs/:miniProgramId/versions/:versionId/submit';
+    expect([gate('isv:view', upload), gate('isv:view+upload', upload), gate('isv:view+upload+submit', upload)]).toEqual(['forbidden', 'pass', 'pass']);
+    expect([gate('isv:view', submit), gate('isv:view+upload', submit), gate('isv:view+upload+submit', submit)]).toEqual(['forbidden', 'forbidden', 'pass']);
   });
 
   it('lets a developer of one mini program upload there only', async () => {
