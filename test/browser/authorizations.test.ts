@@ -21,7 +21,11 @@ let cafe: { id: string; name: string };
 
 async function shot(page: Page, name: string) {
   // Toasts fade by themselves; close them so they do not cover the page in the picture.
-  for (const close of await page.getByRole('button', { name: 'Dismiss notification' }).all()) await close.click().catch(() => undefined);
+  const toasts = page.getByRole('button', { name: 'Dismiss notification' });
+  for (const close of await toasts.all()) await close.click().catch(() => undefined);
+  await expect.poll(() => toasts.count()).toBe(0);
+  // Full-page shots of a scrolled page draw the sticky nav mid-page.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(shots, `authz-${name}.png`), fullPage: true });
 }
 
@@ -131,6 +135,11 @@ describe('developer workspaces and authorizations in the console', () => {
     await expect.poll(() => isv.getByRole('row').filter({ hasText: 'Active' }).count()).toBe(1);
     expect(await isv.getByText('Mini programs you can work on').isVisible()).toBe(true);
     await shot(isv, '06-isv-active');
+    // The granted mini program opens in the console for the ISV.
+    await isv.getByRole('listitem').filter({ hasText: 'Harbor Mall' }).getByRole('link', { name: 'Harbor Mall' }).click();
+    await isv.waitForURL((u) => u.pathname === `/w/${merchantWs}/mini-programs/${mall.id}`);
+    await expect.poll(() => isv.getByRole('heading', { name: 'Harbor Mall' }).isVisible()).toBe(true);
+    await shot(isv, '06b-isv-mini-program');
 
     // The merchant revokes now, with a reason.
     await merchant.reload();

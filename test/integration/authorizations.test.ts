@@ -255,6 +255,10 @@ describe('request, approve, act, revoke (with the workflow)', () => {
     isvInReview = `release:${a.body.id}`;
     await eventually(async () => (await pipelineStatus(merchantAdmin, isvInReview)) === 'in_review', { what: 'the ISV submission in review' });
 
+    // The merchant sees who it was: by the ISV on behalf of the merchant.
+    const view = await merchantAdmin.get(`${ws}/mini-programs/${mpA}/versions/${a.body.id}`);
+    expect(view.body.pipeline.onBehalf).toMatchObject({ developerWorkspace: { id: devWs, name: 'Blue Fox Studio' }, label: expect.stringMatching(/^by Blue Fox Studio on behalf of /) });
+
     // Requested but not granted: hidden, as any other mini program of the merchant.
     expect((await isvDev.agent.upload(`${ws}/mini-programs/${mpB}/versions`, pkg('1.0.0'), '1.0.0')).status).toBe(404);
     // No tester scope was granted, and the merchant's testers list is the workspace's.
@@ -279,6 +283,8 @@ describe('request, approve, act, revoke (with the workflow)', () => {
     merchantApproved = `release:${d.body.id}`;
     await eventually(async () => (await pipelineStatus(merchantAdmin, merchantApproved)) === 'in_review', { what: 'D in review' });
     expect((await reviewer.post(`${ws}/pipelines/${enc(merchantApproved)}/approve`, { comment: 'ok' })).status).toBe(200);
+
+    expect((await merchantAdmin.get(`${ws}/pipelines/${enc(merchantApproved)}`)).body.pipeline.onBehalf).toBeNull();
 
     // The merchant sees what the ISV did under the grant.
     const detail = await merchantAdmin.get(`${ws}/authorizations/${authId}`);
@@ -317,4 +323,64 @@ describe('request, approve, act, revoke (with the workflow)', () => {
     expect((await isvAdmin.agent.get(`${devUrl}/authorizations/${authId}/report`)).status).toBe(200);
     expect((await merchantAdmin.post(`${ws}/authorizations/${authId}/revoke`, { reason: 'again' })).status).toBe(409);
   }, 120_000);
+});
+
+describe('the other ways an authorization ends (with the workflow)', () => {
+  let isv: Awaited<ReturnType<typeof user>>;
+  let devUrl: string;
+  let mp: string;
+  const request = async () => {
+    const res = await isv.agent.post(`${devUrl}/authorizations`, { merchantCode, miniProgramIds: [mp], scope: ['view'] });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    return res.body.id as string;
+  };
+
+  beforeAll(async () => {
+    isv = await user('isv-other');
+    devUrl = `/api/v1/workspaces/${(await isv.agent.post('/api/v1/developer-workspaces', { name: 'Other ISV' })).body.id}`;
+    mp = await miniProgram('Epsilon');
+  });
+
+  it('is withdrawn by the ISV, or denied by the merchant with a reason', async () => {
+    const w = await request();
+    expect((await merchantAdmin.post(`${ws}/authorizations/${w}/withdraw`)).body.error.code).toBe('wrong_side');
+    const withdrawn = await isv.agent.post(`${devUrl}/authorizations/${w}/withdraw`);
+    expect(withdrawn.status, JSON.stringify(withdrawn.body)).toBe(200);
+    expect(withdrawn.body.status).toBe('withdrawn');
+
+    const d = await request();
+    expect((await merchantAdmin.post(`${ws}/authorizations/${d}/deny`, { reason: '' })).status).toBe(400);
+    const denied = await merchantAdmin.post(`${ws}/authorizations/${d}/deny`, { reason: 'we build in house' });
+    expect(denied.status).toBe(200);
+    expect(denied.body).toMatchObject({ status: 'denied', decisionReason: 'we build in house' });
+    expect((await merchantAdmin.post(`${ws}/authorizations/${d}/approve`, {})).status).toBe(409);
+    expect((await isv.agent.get(`${ws}/mini-programs/${mp}`)).status).toBe(404);
+  });
+
+  it('schedules a revocation and cancels it; the ISV relinquishes a grant itself', async () => {
+    const id = await request();
+    expect((await merchantAdmin.post(`${ws}/authorizations/${id}/approve`, {})).body.status).toBe('active');
+    const at = new Date(Date.now() + 3600_000).toISOString();
+    expect((await merchantAdmin.post(`${ws}/authorizations/${id}/revoke`, { reason: 'later', at: new Date(Date.now() - 1000).toISOString() })).body.error.code).toBe('at_in_past');
+    const scheduled = await merchantAdmin.post(`${ws}/authorizations/${id}/revoke`, { reason: 'end of quarter', at });
+    expect(scheduled.status, JSON.stringify(scheduled.body)).toBe(200);
+    expect(scheduled.body).toMatchObject({ status: 'active', revokeScheduledAt: at });
+    expect((await isv.agent.get(`${ws}/mini-programs/${mp}`)).status).toBe(200); // still granted until then
+    const cancelled = await merchantAdmin.post(`${ws}/authorizations/${id}/cancel-revocation`);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.revokeScheduledAt).toBeNull();
+    expect((await merchantAdmin.post(`${ws}/authorizations/${id}/cancel-revocation`)).status).toBe(409);
+
+    const mine = await isv.agent.get('/api/v1/me/authorized-mini-programs');
+    expect(mine.body.items.map((i: { miniProgram: { id: string } }) => i.miniProgram.id)).toEqual([mp]);
+    const relinquished = await isv.agent.post(`${devUrl}/authorizations/${id}/revoke`, { reason: 'project done' });
+    expect(relinquished.status).toBe(200);
+    expect(relinquished.body.revokeTrigger).toBe('developer');
+    expect((await isv.agent.get(`${ws}/mini-programs/${mp}`)).status).toBe(403);
+    const report = await eventually(async () => {
+      const res = await isv.agent.get(`${devUrl}/authorizations/${id}/report`);
+      return res.status === 200 && res.body.completedAt ? res.body : null;
+    }, { what: 'the report' });
+    expect(report).toMatchObject({ trigger: 'developer', reason: 'project done', withdrawn: [], leftRunning: [] });
+  });
 });
