@@ -1,6 +1,6 @@
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { allowedVersionActions } from '../lib/actions.js';
-import type { WorkspaceRole } from '../lib/permissions.js';
+import type { IsvScope, MiniProgramRole, WorkspaceRole } from '../lib/permissions.js';
 import type { VersionStatus } from '../workflows/contracts/mini-program.js';
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
@@ -40,7 +40,7 @@ interface VersionRowOut {
  * Versions with people's names and the actions the caller may take on each. Scoped to the
  * workspace in the SQL itself, so a version id from elsewhere finds nothing.
  */
-export async function listVersions(sequelize: Sequelize, o: { workspaceId: string; miniProgramId: string; versionId?: string; role: WorkspaceRole | null; userId: string }) {
+export async function listVersions(sequelize: Sequelize, o: { workspaceId: string; miniProgramId: string; versionId?: string; role: WorkspaceRole | null; miniProgramRole?: MiniProgramRole | null; grants?: readonly IsvScope[] | null; userId: string }) {
   const rows = await sequelize.query<VersionRowOut>(
     `SELECT v.id, v.mini_program_id, v.version, v.notes, v.status, v.package_sha256, v.package_size, v.page_count,
        v.created_by, cu.name AS created_by_name, v.submitted_by, su.name AS submitted_by_name, v.submitted_at,
@@ -56,7 +56,7 @@ export async function listVersions(sequelize: Sequelize, o: { workspaceId: strin
     packageSize: r.package_size, pageCount: r.page_count, createdBy: person(r.created_by, r.created_by_name)!,
     submittedBy: person(r.submitted_by, r.submitted_by_name), submittedAt: iso(r.submitted_at), decidedBy: person(r.decided_by, r.decided_by_name),
     decisionComment: r.decision_comment, releasedAt: iso(r.released_at), createdAt: iso(r.created_at)!, updatedAt: iso(r.updated_at)!,
-    allowedActions: allowedVersionActions({ role: o.role, userId: o.userId, status: r.status, submittedBy: r.submitted_by, laneBusy: r.active_version_id !== null }),
+    allowedActions: allowedVersionActions({ role: o.role, miniProgramRole: o.miniProgramRole ?? null, grants: o.grants ?? null, userId: o.userId, status: r.status, submittedBy: r.submitted_by, laneBusy: r.active_version_id !== null }),
   }));
 }
 

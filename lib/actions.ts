@@ -1,4 +1,4 @@
-import { can, type MiniProgramRole, type Permission, type Principal, type WorkspaceRole, principalsOf } from './permissions.js';
+import { can, type IsvScope, type MiniProgramRole, type Permission, type Principal, type WorkspaceRole, principalsOf } from './permissions.js';
 import type { VersionStatus } from '../workflows/contracts/mini-program.js';
 import { rolloutStatuses, type Approval, type ReleaseStatus } from '../workflows/contracts/release.js';
 
@@ -20,6 +20,8 @@ export function allowedVersionActions(o: {
   role: WorkspaceRole | null;
   /** The caller's role on this mini program (owner/developer), counted on top of the workspace role. */
   miniProgramRole?: MiniProgramRole | null;
+  /** Scopes an authorized developer (ISV) holds on this mini program through an active grant. */
+  grants?: readonly IsvScope[] | null;
   userId: string;
   status: VersionStatus;
   submittedBy: string | null;
@@ -34,7 +36,7 @@ export function allowedVersionActions(o: {
   /** The version was live once and is not now: a rollback may return to it. */
   rollbackTarget?: boolean;
 }): VersionAction[] {
-  const who: Principal[] = principalsOf({ role: o.role, miniProgramRole: o.miniProgramRole ?? null });
+  const who: Principal[] = principalsOf({ role: o.role, miniProgramRole: o.miniProgramRole ?? null, grants: o.grants ?? null });
   const may = (a: VersionAction) => can(who, versionActionPermission[a]);
   const out: VersionAction[] = [];
   const s = o.status;

@@ -33,6 +33,8 @@ export const permissionTable = {
   'workspace.read': members,
   'miniProgram.read': [...members, 'mp:owner', 'mp:developer', 'isv:view'],
   'miniProgram.create': ['admin', 'developer'],
+  /** Who owns or develops a mini program: its people, not shown to authorized outside developers. */
+  'miniProgram.roles.read': [...members, 'mp:owner', 'mp:developer'],
   'miniProgram.roles.manage': ['admin'],
   'version.read': [...members, 'mp:owner', 'mp:developer', 'isv:view'],
   'version.upload': [...mpMakers, 'isv:upload'],

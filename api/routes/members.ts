@@ -591,7 +591,7 @@ export function memberRoutes({ sequelize, temporal, config }: ApiDeps) {
     .openapi(
       createRoute({
         method: 'get', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}/roles', tags: ['members'], summary: 'Who owns or develops this mini program',
-        middleware: [requirePermission('miniProgram.read')], request: { params: MiniProgramParams },
+        middleware: [requirePermission('miniProgram.roles.read')], request: { params: MiniProgramParams },
         responses: { 200: json(z.object({ items: z.array(MiniProgramRoleSchema) }), 'Roles'), ...errorResponses },
       }),
       async (c) => {

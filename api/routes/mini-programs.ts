@@ -109,10 +109,11 @@ export function miniProgramRoutes({ sequelize, temporal, config }: ApiDeps) {
         if (!row) throw notFound('Mini program');
         const user = c.get('user')!;
         const [versions, miniProgramRoles] = await Promise.all([
-          listVersions(sequelize, { workspaceId, miniProgramId, role: c.get('role'), userId: user.id }),
-          miniProgramRoleList(sequelize, workspaceId, miniProgramId),
+          listVersions(sequelize, { workspaceId, miniProgramId, role: c.get('role'), miniProgramRole: c.get('miniProgramRole'), grants: c.get('grants'), userId: user.id }),
+          // Its people are for the workspace's members, not for an authorized outside developer.
+          c.get('role') || c.get('miniProgramRole') ? miniProgramRoleList(sequelize, workspaceId, miniProgramId) : Promise.resolve([]),
         ]);
-        const permissions = permissionsOf(principalsOf({ role: c.get('role'), miniProgramRole: c.get('miniProgramRole') }));
+        const permissions = permissionsOf(principalsOf({ role: c.get('role'), miniProgramRole: c.get('miniProgramRole'), grants: c.get('grants') }));
         return c.json({ miniProgram: miniProgramOut(row), versions, permissions, miniProgramRoles }, 200);
       },
     )

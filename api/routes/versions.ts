@@ -89,7 +89,7 @@ export function versionRoutes(deps: ApiDeps) {
    */
   function detailRows(c: Context<AppEnv>, workspaceId: string, miniProgramId: string, versionId: string) {
     return Promise.all([
-      listVersions(sequelize, { workspaceId, miniProgramId, versionId, role: c.get('role'), userId: c.get('user')!.id }),
+      listVersions(sequelize, { workspaceId, miniProgramId, versionId, role: c.get('role'), miniProgramRole: c.get('miniProgramRole'), grants: c.get('grants'), userId: c.get('user')!.id }),
       sequelize.query<{ id: string; actor_id: string | null; actor_name: string | null; action: string; from_state: string | null; to_state: string | null; comment: string | null; at: Date }>(
         `SELECT a.id::text AS id, a.actor_id, u.name AS actor_name, a.action, a.from_state, a.to_state, a.comment, a.at
          FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id
@@ -129,7 +129,7 @@ export function versionRoutes(deps: ApiDeps) {
     // The lane is another pipeline's when one that is not this version's is still running.
     const laneTaken = !!lane && ((!!lane.lane_id && lane.lane_version_id !== versionId) || (!lane.lane_id && !!lane.active_version_id && lane.active_version_id !== versionId));
     version.allowedActions = allowedVersionActions({
-      role: c.get('role'), miniProgramRole: c.get('miniProgramRole'), userId: user.id, status: version.status, submittedBy: state?.submitterId ?? version.submittedBy?.id ?? null,
+      role: c.get('role'), miniProgramRole: c.get('miniProgramRole'), grants: c.get('grants'), userId: user.id, status: version.status, submittedBy: state?.submitterId ?? version.submittedBy?.id ?? null,
       laneBusy: laneTaken, laneStatus: laneTaken ? lane!.lane_status : null, approvals: state?.approvals ?? [], kind: state?.kind ?? 'release',
       // A version that was live and was replaced since (released ones that are live are not targets).
       rollbackTarget: version.status === 'superseded' && !!version.releasedAt && !!lane && lane.live_version_id !== versionId,
@@ -326,7 +326,7 @@ export function versionRoutes(deps: ApiDeps) {
           args: [{ versionId, version: form.version, packageSha256: summary.sha256, packageSize: summary.size, pageCount, notes: form.notes, actorId: user.id }],
           updateId: key ? `${user.id}:upload:${key.slice(0, 200)}` : undefined,
         });
-        const [version] = await listVersions(sequelize, { workspaceId, miniProgramId, versionId, role: c.get('role'), userId: user.id });
+        const [version] = await listVersions(sequelize, { workspaceId, miniProgramId, versionId, role: c.get('role'), miniProgramRole: c.get('miniProgramRole'), grants: c.get('grants'), userId: user.id });
         return c.json(version!, 201);
       },
     )
