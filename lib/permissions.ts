@@ -60,6 +60,9 @@ export const permissionTable = {
   'member.manage': ['admin'],
   'tester.read': members,
   'tester.manage': ['admin', 'developer'],
+  /** One mini program's testers: its owners and developers, and outside developers granted the testers scope. */
+  'miniProgram.testers.read': [...members, 'mp:owner', 'mp:developer', 'isv:testers'],
+  'miniProgram.testers.manage': ['admin', 'developer', 'mp:owner', 'isv:testers'],
   /** Developer (ISV) authorizations: Admins of either side, each seeing their own. */
   'authorization.read': ['admin'],
   'authorization.manage': ['admin'],

@@ -6,7 +6,7 @@ import { AppError, notFound } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { ApiDeps, AppEnv } from '../deps.js';
 import { requirePermission } from '../middleware.js';
-import { WorkspaceParams, errorResponses, json } from '../schemas.js';
+import { MiniProgramParams, WorkspaceParams, errorResponses, json } from '../schemas.js';
 import { previewRoutes } from './preview.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 
@@ -145,6 +145,75 @@ export function testerRoutes(deps: ApiDeps) {
     return { rows, summary: { total: rows.length, added: count('added'), exists: count('exists'), refused: count('refused') } };
   }
 
+  /** A page of testers (the workspace's list, or one mini program's). */
+  async function listTesters(workspaceId: string, query: { q?: string; scope: 'all' | 'workspace' | 'miniProgram'; miniProgramId?: string; limit: number; cursor?: string }) {
+    const { q, scope, miniProgramId, limit, cursor } = query;
+    const [cAt, cId] = cursor ? decodeCursor(cursor) : [null, null];
+    const where = [
+      't.workspace_id = :workspaceId',
+      scope === 'workspace' ? 't.mini_program_id IS NULL' : '',
+      scope === 'miniProgram' ? (miniProgramId ? 't.mini_program_id = :miniProgramId' : 't.mini_program_id IS NOT NULL') : '',
+      scope === 'all' && miniProgramId ? '(t.mini_program_id = :miniProgramId OR t.mini_program_id IS NULL)' : '',
+      q ? '(t.email LIKE :q OR u.name ILIKE :q)' : '',
+    ].filter(Boolean).join(' AND ');
+    const from = `FROM testers t LEFT JOIN users u ON u.id = t.user_id WHERE ${where}`;
+    const replacements = { workspaceId, miniProgramId: miniProgramId ?? null, q: q ? `%${q.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%` : null, cAt, cId, limit: limit + 1 };
+    const [rows, [total]] = await Promise.all([
+      sequelize.query<TesterRow>(
+        `SELECT t.id, t.email, t.mini_program_id, m.name AS mini_program_name, t.user_id, u.name AS user_name, t.added_by, a.name AS added_by_name,
+           t.created_at, t.created_at::text AS cursor_at
+         FROM testers t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN users a ON a.id = t.added_by LEFT JOIN mini_programs m ON m.id = t.mini_program_id
+         WHERE ${where} ${cursor ? 'AND (t.created_at, t.id) < (:cAt::timestamptz, :cId)' : ''}
+         ORDER BY t.created_at DESC, t.id DESC LIMIT :limit`,
+        { replacements, type: QueryTypes.SELECT },
+      ),
+      sequelize.query<{ n: number }>(`SELECT count(*)::int AS n ${from}`, { replacements, type: QueryTypes.SELECT }),
+    ]);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { items: page.map(testerOut), nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_at, last.id) : null, total: total?.n ?? 0 };
+  }
+
+  /** Adds testers by email or account id, for the workspace or one mini program; a per-entry report. */
+  async function addTesters(workspaceId: string, actorId: string, body: z.infer<typeof AddBody>) {
+    const started = performance.now();
+    const mp = await checkMiniProgram(workspaceId, body.miniProgramId);
+    const accounts = body.userIds.length
+      ? await sequelize.query<{ id: string; email: string }>('SELECT id, email FROM users WHERE id IN (:ids)', { replacements: { ids: body.userIds }, type: QueryTypes.SELECT })
+      : [];
+    const emailOf = new Map(accounts.map((a) => [a.id, a.email]));
+    const entries = [
+      ...body.emails.map((email, i) => ({ row: i + 1, email, miniProgramRef: null, userId: null as string | null })),
+      ...body.userIds.map((id, i) => ({ row: body.emails.length + i + 1, email: emailOf.get(id) ?? '', miniProgramRef: null, userId: id as string | null })),
+    ];
+    const known = entries.filter((e) => e.userId === null || emailOf.has(e.userId));
+    const plan = planTesterImport(known, mp ? [mp] : [], { defaultMiniProgramId: mp?.id ?? null });
+    for (const p of plan.refused) if (p.code === 'duplicate_in_file') p.reason = p.reason.replace('row', 'entry');
+    const refused: PlannedRefusal[] = [
+      ...plan.refused,
+      ...entries.filter((e) => e.userId !== null && !emailOf.has(e.userId)).map((e) => ({ row: e.row, email: e.userId!, miniProgramRef: null, code: 'unknown_account' as const, reason: 'No account with this id' })),
+    ];
+    const report = await addAndReport(workspaceId, actorId, plan.add, refused, mp ? [mp] : []);
+    return { rows: report.rows, summary: { ...report.summary, header: false, ms: Math.round(performance.now() - started) } };
+  }
+
+  /** Removes a tester (only one of the given mini program's when one is given). */
+  async function removeTester(workspaceId: string, testerId: string, actorId: string, miniProgramId: string | null) {
+    const [row] = await sequelize.query<{ id: string; email: string }>(
+      `WITH del AS (DELETE FROM testers WHERE id = :testerId AND workspace_id = :workspaceId AND (CAST(:miniProgramId AS text) IS NULL OR mini_program_id = :miniProgramId) RETURNING id, email, mini_program_id),
+            audit AS (
+              INSERT INTO audit_log (dedupe_key, workspace_id, subject_type, subject_id, actor_id, action, from_state, comment, at)
+              SELECT 'tester:removed:' || del.id, :workspaceId, 'tester', del.id, :actorId, 'removed', 'tester',
+                     del.email || CASE WHEN del.mini_program_id IS NULL THEN ' (whole workspace)' ELSE ' (mini program ' || coalesce(m.name, del.mini_program_id) || ')' END, now()
+              FROM del LEFT JOIN mini_programs m ON m.id = del.mini_program_id
+            )
+       SELECT id, email FROM del`,
+      { replacements: { workspaceId, testerId, actorId, miniProgramId }, type: QueryTypes.SELECT },
+    );
+    if (!row) throw notFound('Tester');
+    return { removed: { id: row.id, email: row.email } };
+  }
+
   return new OpenAPIHono<AppEnv>()
     .openapi(
       createRoute({
@@ -152,34 +221,7 @@ export function testerRoutes(deps: ApiDeps) {
         middleware: [requirePermission('tester.read')], request: { params: WorkspaceParams, query: ListQuery },
         responses: { 200: json(z.object({ items: z.array(TesterSchema), nextCursor: z.string().nullable(), total: z.number() }), 'A page'), ...errorResponses },
       }),
-      async (c) => {
-        const { workspaceId } = c.req.valid('param');
-        const { q, scope, miniProgramId, limit, cursor } = c.req.valid('query');
-        const [cAt, cId] = cursor ? decodeCursor(cursor) : [null, null];
-        const where = [
-          't.workspace_id = :workspaceId',
-          scope === 'workspace' ? 't.mini_program_id IS NULL' : '',
-          scope === 'miniProgram' ? (miniProgramId ? 't.mini_program_id = :miniProgramId' : 't.mini_program_id IS NOT NULL') : '',
-          scope === 'all' && miniProgramId ? '(t.mini_program_id = :miniProgramId OR t.mini_program_id IS NULL)' : '',
-          q ? '(t.email LIKE :q OR u.name ILIKE :q)' : '',
-        ].filter(Boolean).join(' AND ');
-        const from = `FROM testers t LEFT JOIN users u ON u.id = t.user_id WHERE ${where}`;
-        const replacements = { workspaceId, miniProgramId: miniProgramId ?? null, q: q ? `%${q.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%` : null, cAt, cId, limit: limit + 1 };
-        const [rows, [total]] = await Promise.all([
-          sequelize.query<TesterRow>(
-            `SELECT t.id, t.email, t.mini_program_id, m.name AS mini_program_name, t.user_id, u.name AS user_name, t.added_by, a.name AS added_by_name,
-               t.created_at, t.created_at::text AS cursor_at
-             FROM testers t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN users a ON a.id = t.added_by LEFT JOIN mini_programs m ON m.id = t.mini_program_id
-             WHERE ${where} ${cursor ? 'AND (t.created_at, t.id) < (:cAt::timestamptz, :cId)' : ''}
-             ORDER BY t.created_at DESC, t.id DESC LIMIT :limit`,
-            { replacements, type: QueryTypes.SELECT },
-          ),
-          sequelize.query<{ n: number }>(`SELECT count(*)::int AS n ${from}`, { replacements, type: QueryTypes.SELECT }),
-        ]);
-        const page = rows.slice(0, limit);
-        const last = page[page.length - 1];
-        return c.json({ items: page.map(testerOut), nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_at, last.id) : null, total: total?.n ?? 0 }, 200);
-      },
+      async (c) => c.json(await listTesters(c.req.valid('param').workspaceId, c.req.valid('query')), 200),
     )
     .openapi(
       createRoute({
@@ -189,29 +231,7 @@ export function testerRoutes(deps: ApiDeps) {
         request: { params: WorkspaceParams, body: { content: { 'application/json': { schema: AddBody } }, required: true } },
         responses: { 200: json(ReportSchema, 'What happened to each entry'), ...errorResponses },
       }),
-      async (c) => {
-        const started = performance.now();
-        const { workspaceId } = c.req.valid('param');
-        const body = c.req.valid('json');
-        const mp = await checkMiniProgram(workspaceId, body.miniProgramId);
-        const accounts = body.userIds.length
-          ? await sequelize.query<{ id: string; email: string }>('SELECT id, email FROM users WHERE id IN (:ids)', { replacements: { ids: body.userIds }, type: QueryTypes.SELECT })
-          : [];
-        const emailOf = new Map(accounts.map((a) => [a.id, a.email]));
-        const entries = [
-          ...body.emails.map((email, i) => ({ row: i + 1, email, miniProgramRef: null, userId: null as string | null })),
-          ...body.userIds.map((id, i) => ({ row: body.emails.length + i + 1, email: emailOf.get(id) ?? '', miniProgramRef: null, userId: id as string | null })),
-        ];
-        const known = entries.filter((e) => e.userId === null || emailOf.has(e.userId));
-        const plan = planTesterImport(known, mp ? [mp] : [], { defaultMiniProgramId: mp?.id ?? null });
-        for (const p of plan.refused) if (p.code === 'duplicate_in_file') p.reason = p.reason.replace('row', 'entry');
-        const refused: PlannedRefusal[] = [
-          ...plan.refused,
-          ...entries.filter((e) => e.userId !== null && !emailOf.has(e.userId)).map((e) => ({ row: e.row, email: e.userId!, miniProgramRef: null, code: 'unknown_account' as const, reason: 'No account with this id' })),
-        ];
-        const report = await addAndReport(workspaceId, c.get('user')!.id, plan.add, refused, mp ? [mp] : []);
-        return c.json({ rows: report.rows, summary: { ...report.summary, header: false, ms: Math.round(performance.now() - started) } }, 200);
-      },
+      async (c) => c.json(await addTesters(c.req.valid('param').workspaceId, c.get('user')!.id, c.req.valid('json')), 200),
     )
     .openapi(
       createRoute({
@@ -270,19 +290,44 @@ export function testerRoutes(deps: ApiDeps) {
       }),
       async (c) => {
         const { workspaceId, testerId } = c.req.valid('param');
-        const [row] = await sequelize.query<{ id: string; email: string }>(
-          `WITH del AS (DELETE FROM testers WHERE id = :testerId AND workspace_id = :workspaceId RETURNING id, email, mini_program_id),
-                audit AS (
-                  INSERT INTO audit_log (dedupe_key, workspace_id, subject_type, subject_id, actor_id, action, from_state, comment, at)
-                  SELECT 'tester:removed:' || del.id, :workspaceId, 'tester', del.id, :actorId, 'removed', 'tester',
-                         del.email || CASE WHEN del.mini_program_id IS NULL THEN ' (whole workspace)' ELSE ' (mini program ' || coalesce(m.name, del.mini_program_id) || ')' END, now()
-                  FROM del LEFT JOIN mini_programs m ON m.id = del.mini_program_id
-                )
-           SELECT id, email FROM del`,
-          { replacements: { workspaceId, testerId, actorId: c.get('user')!.id }, type: QueryTypes.SELECT },
-        );
-        if (!row) throw notFound('Tester');
-        return c.json({ removed: { id: row.id, email: row.email } }, 200);
+        return c.json(await removeTester(workspaceId, testerId, c.get('user')!.id, null), 200);
+      },
+    )
+    // The same list for one mini program: its owners and developers, and authorized outside developers
+    // holding the testers scope, manage its testers here (never the workspace's).
+    .openapi(
+      createRoute({
+        method: 'get', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}/testers', tags: ['testers'], summary: 'List the testers of one mini program',
+        middleware: [requirePermission('miniProgram.testers.read')], request: { params: MiniProgramParams, query: ListQuery.omit({ scope: true, miniProgramId: true }) },
+        responses: { 200: json(z.object({ items: z.array(TesterSchema), nextCursor: z.string().nullable(), total: z.number() }), 'A page'), ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId, miniProgramId } = c.req.valid('param');
+        await checkMiniProgram(workspaceId, miniProgramId);
+        return c.json(await listTesters(workspaceId, { ...c.req.valid('query'), scope: 'miniProgram', miniProgramId }), 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'post', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}/testers', tags: ['testers'], summary: 'Add testers of one mini program; answers a per-entry report',
+        middleware: [requirePermission('miniProgram.testers.manage')],
+        request: { params: MiniProgramParams, body: { content: { 'application/json': { schema: AddBody } }, required: true } },
+        responses: { 200: json(ReportSchema, 'What happened to each entry'), ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId, miniProgramId } = c.req.valid('param');
+        return c.json(await addTesters(workspaceId, c.get('user')!.id, { ...c.req.valid('json'), miniProgramId }), 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'delete', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}/testers/{testerId}', tags: ['testers'], summary: 'Remove a tester of one mini program',
+        middleware: [requirePermission('miniProgram.testers.manage')], request: { params: MiniProgramParams.extend({ testerId: z.string().min(1).max(100) }) },
+        responses: { 200: json(z.object({ removed: TesterSchema.pick({ id: true, email: true }) }), 'Removed'), ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId, miniProgramId, testerId } = c.req.valid('param');
+        return c.json(await removeTester(workspaceId, testerId, c.get('user')!.id, miniProgramId), 200);
       },
     )
     .route('/', previewRoutes(deps));

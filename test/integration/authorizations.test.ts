@@ -153,6 +153,23 @@ describe('access through grants (authorization rows written directly)', () => {
     expect((await merchantDev.get(mpUrl)).status).toBe(200);
   });
 
+  it('with the testers scope, manages the testers of the granted mini program only; never the people or the workspace list', async () => {
+    const id = await grant({ mps: [granted], scope: ['view', 'testers'] });
+    const base = `${ws}/mini-programs`;
+    const email = `isv-tester-${newId('t')}@example.test`;
+    const added = await isv.agent.post(`${base}/${granted}/testers`, { emails: [email] });
+    expect(added.status, JSON.stringify(added.body)).toBe(200);
+    expect(added.body.summary.added).toBe(1);
+    expect((await isv.agent.get(`${base}/${granted}/testers`)).body.items.map((t: { email: string }) => t.email)).toContain(email);
+    expect((await isv.agent.post(`${base}/${other}/testers`, { emails: [email] })).status).toBe(404);
+    expect((await isv.agent.post(`${ws}/testers`, { emails: [email] })).status).toBe(404);
+    // The mini program's own people are not shown to an outside developer.
+    expect((await isv.agent.get(`${base}/${granted}/roles`)).status).toBe(403);
+    expect((await isv.agent.get(`${base}/${granted}`)).body.miniProgramRoles).toEqual([]);
+    await setStatus(id, 'revoked');
+    expect((await isv.agent.get(`${base}/${granted}/testers`)).status).toBe(403);
+  });
+
   it('records each preview link with its creator, and refuses a revoked link with 410', async () => {
     const v = await merchantDev.upload(`${ws}/mini-programs/${other}/versions`, pkg('1.0.0'), '1.0.0');
     expect(v.status).toBe(201);

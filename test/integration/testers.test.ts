@@ -330,3 +330,31 @@ describe('preview links', () => {
     expect((await t.agent.post(`${versionUrl}/preview`)).status).toBe(404);
   });
 });
+
+describe('one mini program\'s testers', () => {
+  it('lets an owner of that mini program alone manage its testers, and nothing else', async () => {
+    const made = await admin.request('PUT', `/api/v1/workspaces/${ws}/mini-programs/${mpA.id}/roles/${stack.users.reviewer.id}`, { role: 'owner' });
+    expect(made.status).toBe(200);
+    const base = `/api/v1/workspaces/${ws}/mini-programs`;
+    const email = `owner-added-${tag}@example.test`;
+    const added = await rev.post(`${base}/${mpA.id}/testers`, { emails: [email] });
+    expect(added.status).toBe(200);
+    expect(added.body.summary.added).toBe(1);
+    const id = added.body.rows[0].testerId as string;
+    const [row] = await stack.sequelize.query<{ mini_program_id: string | null; added_by: string }>('SELECT mini_program_id, added_by FROM testers WHERE id = :id', { replacements: { id }, type: QueryTypes.SELECT });
+    expect(row).toEqual({ mini_program_id: mpA.id, added_by: stack.users.reviewer.id });
+    // Not the workspace's list, and not another mini program's.
+    expect((await rev.post(`/api/v1/workspaces/${ws}/testers`, { emails: [`ws-${tag}@example.test`] })).status).toBe(403);
+    expect((await rev.post(`${base}/${mpB.id}/testers`, { emails: [`b-${tag}@example.test`] })).status).toBe(403);
+    const list = await rev.get(`${base}/${mpA.id}/testers?q=owner-added`);
+    expect(list.body.items.map((t: { id: string }) => t.id)).toEqual([id]);
+    // A whole-workspace tester cannot be removed through one mini program's list.
+    const wsTester = await admin.post(`/api/v1/workspaces/${ws}/testers`, { emails: [`whole-${tag}@example.test`] });
+    const wsTesterId = wsTester.body.rows[0].testerId as string;
+    expect((await rev.request('DELETE', `${base}/${mpA.id}/testers/${wsTesterId}`)).status).toBe(404);
+    expect((await rev.request('DELETE', `${base}/${mpA.id}/testers/${id}`)).status).toBe(200);
+    const [{ n }] = await stack.sequelize.query<{ n: number }>('SELECT count(*)::int AS n FROM testers WHERE id IN (:ids)', { replacements: { ids: [id, wsTesterId] }, type: QueryTypes.SELECT });
+    expect(n).toBe(1);
+  });
+});
+
