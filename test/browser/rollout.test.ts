@@ -63,7 +63,10 @@ async function approved(mp: string, version: string) {
   const v = await upload(mp, version);
   await dev.post(`/api/v1/workspaces/${stack.workspaceId}/mini-programs/${mp}/versions/${v.id}/submit`, {});
   const id = `release:${v.id}`;
-  await eventually(async () => (await status(id)) === 'in_review', { what: `${version} in review`, timeoutMs: 30_000 });
+  let seen: string | undefined;
+  await eventually(async () => (seen = await status(id)) === 'in_review', { what: `${version} in review`, timeoutMs: 30_000 }).catch((err: Error) => {
+    throw new Error(`${err.message} (last seen: ${seen})`);
+  });
   expect((await rev.post(`${pipelineUrl(id)}/approve`, {})).status).toBe(200);
   // The pipeline mails the decision before it turns to the rollout: start it after that.
   await stack.waitForMail({ to: stack.users.developer.email, subject: `${names.get(mp)} ${version} was approved` });
@@ -80,7 +83,7 @@ beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
   // This file's screenshots of an earlier run go: the numbering restarts.
   for (const f of readdirSync(shots)) if (f.startsWith('rollout-')) rmSync(path.join(shots, f));
-  stack = await startStack({ web: true, env: { STEP_ATTEMPTS: '1', HEALTH_CHECK_INTERVAL_MS: '300', ROLLOUT_SOAK_MS: String(2 * 3600_000) } });
+  stack = await startStack({ web: true, env: { STEP_ATTEMPTS: '3', HEALTH_CHECK_INTERVAL_MS: '300', ROLLOUT_SOAK_MS: String(2 * 3600_000) } });
   ws = `/w/${stack.workspaceId}`;
   browser = await launchChromium();
   [dev, rev] = await Promise.all([stack.agent('developer'), stack.agent('reviewer')]);

@@ -11,7 +11,7 @@ import { uid } from '../helpers/workflow-env.js';
 /**
  * Rollout controls, rollback, offline and remove, timeline export and the operators' stuck list,
  * through HTTP against the real stack (API, worker, Temporal, PostgreSQL, SMTP). A step fails
- * after one attempt here (STEP_ATTEMPTS=1), and health checks run every 200 ms.
+ * after three attempts here (STEP_ATTEMPTS=3: a hiccup of the loaded test machine is retried, a broken package file is not fixed by retrying), and health checks run every 200 ms.
  */
 
 let stack: Stack;
@@ -92,7 +92,7 @@ async function miniProgramRow(mp: string) {
 }
 
 beforeAll(async () => {
-  stack = await startStack({ env: { STEP_ATTEMPTS: '1', HEALTH_CHECK_INTERVAL_MS: '200', ROLLOUT_SOAK_MS: '600000' } });
+  stack = await startStack({ env: { STEP_ATTEMPTS: '3', HEALTH_CHECK_INTERVAL_MS: '200', ROLLOUT_SOAK_MS: '600000' } });
   ws = `/api/v1/workspaces/${stack.workspaceId}`;
   [dev, rev, admin] = await Promise.all([stack.agent('developer'), stack.agent('reviewer'), stack.agent('admin')]);
   const email = `operator-${uid()}@example.test`;
