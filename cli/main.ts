@@ -217,16 +217,32 @@ ${connection}`,
 
 commands.set('list', {
   help: `Usage: mpdp list --workspace <id> [--q <text>]
+       mpdp list --authorized
 
-Lists the mini programs of a workspace, newest first.
+Lists the mini programs of a workspace, newest first; or, with --authorized, the mini programs
+other workspaces authorized you to work on (as a member of a developer workspace), with the
+merchant workspace to pass as --workspace and the granted scope.
 
 Options:
   --workspace <id>   the workspace (see "mpdp whoami"); else MPDP_WORKSPACE
   --q <text>         only those whose name or description contains <text>
+  --authorized       mini programs you may act on through developer authorizations
 
 ${connection}`,
   async run(argv, output) {
-    const { values } = parse('list', argv, { ...commonOptions, workspace: { type: 'string' }, q: { type: 'string' } }, this.help);
+    const { values } = parse('list', argv, { ...commonOptions, workspace: { type: 'string' }, q: { type: 'string' }, authorized: { type: 'boolean' } }, this.help);
+    if (values.authorized) {
+      const client = connect(values, output);
+      type Granted = { miniProgram: { id: string; name: string; status: string }; merchantWorkspace: { id: string; name: string }; scope: string[] };
+      const { items }: { items: Granted[] } = await client.get('/me/authorized-mini-programs');
+      output.result({ items });
+      if (!items.length) {
+        output.note('No workspace has authorized you on any mini program.');
+        return;
+      }
+      for (const line of table([['ID', 'NAME', 'STATUS', 'WORKSPACE', 'MERCHANT', 'SCOPE'], ...items.map((g) => [g.miniProgram.id, g.miniProgram.name, g.miniProgram.status, g.merchantWorkspace.id, g.merchantWorkspace.name, g.scope.join(',')])])) output.say(line);
+      return;
+    }
     const { workspace } = required('list', withTargetDefaults(values), 'workspace');
     const client = connect(values, output);
     const items: MiniProgram[] = [];

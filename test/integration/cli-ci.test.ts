@@ -9,7 +9,8 @@ import { QueryTypes } from 'sequelize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realisticPackage } from '../fixtures/packages.js';
 import { eventually } from '../helpers/eventually.js';
-import { startStack, type Agent, type Stack } from '../helpers/stack.js';
+import { hashPassword } from '../../api/passwords.js';
+import { Agent, startStack, testPassword, type Stack } from '../helpers/stack.js';
 
 /**
  * The CLI as CI uses it: tokens (stdin, env, revoked, expired), --json documents, exit codes,
@@ -361,3 +362,46 @@ describe('mpdp for CI: submit and status --watch through the release pipeline', 
     expect(status.stdout).toContain('Timeline:');
   });
 });
+
+describe('an authorized outside developer (ISV) in CI', () => {
+  it('lists the mini programs granted to it, uploads and submits on one, and is refused the moment the grant ends', async () => {
+    // An ISV account and its developer workspace.
+    const isvId = `usr_cli_isv_${Date.now().toString(36)}`;
+    const email = `${isvId}@isv.example.test`;
+    await stack.sequelize.query('INSERT INTO users (id, email, name, password_hash) VALUES (:id, :email, :name, :hash)', { replacements: { id: isvId, email, name: 'CI Studio Bot', hash: await hashPassword(testPassword) } });
+    const isv = new Agent(stack.baseUrl);
+    await isv.login(email);
+    const devWs = await isv.post('/api/v1/developer-workspaces', { name: 'CI Studio' });
+    expect(devWs.status).toBe(201);
+    const granted = await newMiniProgram('Granted to CI Studio');
+    const other = await newMiniProgram('Not granted');
+    // The grant as the authorization workflow's projection writes it (the workflow is tested on its own).
+    const authId = `auth_cli_${Date.now().toString(36)}`;
+    await stack.sequelize.query(
+      `INSERT INTO authorizations (id, developer_workspace_id, merchant_workspace_id, status, requested_mini_program_ids, requested_scope, mini_program_ids, scope,
+         requested_by, requested_at, decided_at, updated_at, seq)
+       VALUES (:id, :devWs, :merchant, 'active', ARRAY[:mp]::text[], ARRAY['view','upload','submit']::text[], ARRAY[:mp]::text[], ARRAY['view','upload','submit']::text[], :by, now(), now(), now(), 1)`,
+      { replacements: { id: authId, devWs: devWs.body.id, merchant: stack.workspaceId, mp: granted, by: isvId } },
+    );
+    const isvToken = (await isv.post('/api/v1/me/tokens', { name: 'ci' })).body.token as string;
+
+    const listed = await cliJson(['list', '--authorized'], as(isvToken));
+    expect(listed.code).toBe(0);
+    expect(listed.doc.items.map((g: { miniProgram: { id: string }; merchantWorkspace: { id: string } }) => [g.miniProgram.id, g.merchantWorkspace.id])).toEqual([[granted, stack.workspaceId]]);
+    const up = await cliJson(['upload', zipOf('4.0.0'), ...target(granted), '--version', '4.0.0', '--submit'], as(isvToken));
+    expect(up.code, up.stderr).toBe(0);
+    const versionId = (up.doc.version?.id ?? up.doc.id) as string;
+    expect(versionId).toBeTruthy();
+    await eventually(async () => (await dev.get(`${mpUrl(granted)}/versions/${versionId}`)).body.version.status === 'in_review', { what: 'the ISV submission in review' });
+    // Not granted: unknown to it (exit 3).
+    expect((await cliJson(['upload', zipOf('4.0.1'), ...target(other), '--version', '4.0.1'], as(isvToken))).code).toBe(3);
+    // The grant ends: the very next command is refused with 403 (authorization_ended).
+    await stack.sequelize.query(`UPDATE authorizations SET status = 'revoked', updated_at = now() WHERE id = :id`, { replacements: { id: authId } });
+    const refused = await cliJson(['status', ...target(granted), '--version-id', versionId], as(isvToken));
+    expect(refused.code).not.toBe(0);
+    expect(refused.doc.error.status).toBe(403);
+    expect(refused.doc.error.code).toBe('authorization_ended');
+    expect((await cliJson(['list', '--authorized'], as(isvToken))).doc.items).toEqual([]);
+  });
+});
+
