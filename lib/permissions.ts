@@ -64,7 +64,8 @@ export const permissionTable = {
   'miniProgram.testers.read': [...members, 'mp:owner', 'mp:developer', 'isv:testers'],
   'miniProgram.testers.manage': ['admin', 'developer', 'mp:owner', 'isv:testers'],
   /** Developer (ISV) authorizations: Admins of either side, each seeing their own. */
-  'authorization.read': ['admin'],
+  /** Both sides' members see their authorizations, their scope, history and report; Admins decide and revoke. */
+  'authorization.read': members,
   'authorization.manage': ['admin'],
   'platform.applications': ['operator'],
   /** Every stuck pipeline across workspaces: retry or abort. */

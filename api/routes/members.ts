@@ -209,6 +209,13 @@ export function memberRoutes({ sequelize, temporal, config }: ApiDeps) {
     return csrfToken;
   }
 
+  /** A developer (ISV) workspace has Developer Admins and Developers only: nobody reviews there. */
+  async function checkRoleFits(workspaceId: string, role: WorkspaceRole) {
+    if (role !== 'reviewer') return;
+    const [ws] = await sequelize.query<{ type: string }>('SELECT type FROM workspaces WHERE id = :workspaceId', { replacements: { workspaceId }, type: QueryTypes.SELECT });
+    if (ws?.type === 'developer') throw new AppError(400, 'role_not_in_developer_workspace', 'A developer workspace has Developer Admins and Developers only; reviews happen in the merchant\'s workspace', { role });
+  }
+
   return new OpenAPIHono<AppEnv>()
     .openapi(
       createRoute({
@@ -221,6 +228,7 @@ export function memberRoutes({ sequelize, temporal, config }: ApiDeps) {
       async (c) => {
         const { workspaceId } = c.req.valid('param');
         const { emails, role } = c.req.valid('json');
+        await checkRoleFits(workspaceId, role);
         const actorId = c.get('user')!.id;
         const refused: z.infer<typeof InviteReportSchema>['refused'] = [];
         const seen = new Set<string>();
@@ -363,6 +371,7 @@ export function memberRoutes({ sequelize, temporal, config }: ApiDeps) {
       async (c) => {
         const { workspaceId, invitationId } = c.req.valid('param');
         const { role } = c.req.valid('json');
+        await checkRoleFits(workspaceId, role);
         const row = await findInvitation(invitationId, workspaceId);
         if (!row) throw notFound('Invitation');
         await command(row, () => temporal.workflow.getHandle(invitationWorkflowId(invitationId)).executeUpdate(changeRoleUpdate, { args: [{ actorId: c.get('user')!.id, workspaceId, role }] }));
@@ -497,6 +506,7 @@ export function memberRoutes({ sequelize, temporal, config }: ApiDeps) {
       async (c) => {
         const { workspaceId, userId } = c.req.valid('param');
         const { role } = c.req.valid('json');
+        await checkRoleFits(workspaceId, role);
         await sequelize.transaction(async (t) => {
           const { target, isLastAdmin } = await lockMembers(t, workspaceId, userId);
           if (target.role === role) return;

@@ -67,6 +67,12 @@ describe('developer workspaces', () => {
     expect((await someone.agent.post('/api/v1/developer-workspaces', { name: '' })).status).toBe(400);
     expect((await new Agent(stack.baseUrl).post('/api/v1/developer-workspaces', { name: 'Anon' })).status).toBe(401);
     expect(await count(`SELECT count(*) AS n FROM workspaces WHERE type = 'developer'`)).toBe(before);
+    // Its members are Developer Admins and Developers: nobody is invited to review there.
+    const invites = `/api/v1/workspaces/${res.body.id}/invitations`;
+    const reviewer = await someone.agent.post(invites, { emails: ['rev@acme.example.test'], role: 'reviewer' });
+    expect([reviewer.status, reviewer.body.error?.code]).toEqual([400, 'role_not_in_developer_workspace']);
+    expect(await count(`SELECT count(*) AS n FROM invitations WHERE workspace_id = :ws`, { ws: res.body.id })).toBe(0);
+    expect((await someone.agent.post(invites, { emails: ['dev@acme.example.test'], role: 'developer' })).status).toBe(200);
   });
 });
 
@@ -246,8 +252,11 @@ describe('request, approve, act, revoke (with the workflow)', () => {
     expect(outgoing.body.items.map((a: { id: string }) => a.id)).toContain(authId);
     // Before approval the ISV holds nothing.
     expect((await isvDev.agent.get(`${ws}/mini-programs/${mpA}`)).status).toBe(404);
-    // A reviewer of the merchant may not see or decide authorizations; the ISV cannot approve its own.
-    expect((await reviewer.get(`${ws}/authorizations`)).status).toBe(403);
+    // A reviewer of the merchant sees authorizations but may not decide them; the ISV cannot approve its own.
+    const seenByReviewer = await reviewer.get(`${ws}/authorizations`);
+    expect(seenByReviewer.status).toBe(200);
+    expect(seenByReviewer.body.items.map((a: { id: string }) => a.id)).toContain(authId);
+    expect((await reviewer.post(`${ws}/authorizations/${authId}/approve`, {})).status).toBe(403);
     expect((await isvAdmin.agent.post(`${devUrl}/authorizations/${authId}/approve`, {})).body.error.code).toBe('wrong_side');
   });
 
