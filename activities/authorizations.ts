@@ -6,6 +6,7 @@ import { createOutbox, renderMail } from './mail.js';
 import type { AuthorizationState, IsvScope, RevocationReport } from '../workflows/contracts/authorization.js';
 import { FailureType } from '../workflows/contracts/errors.js';
 import { releaseStatusQuery, withdrawUpdate } from '../workflows/contracts/release.js';
+import { appendAudit } from './audit.js';
 
 export interface AuthorizationProjection {
   state: AuthorizationState;
@@ -120,12 +121,7 @@ export function createAuthorizationActivities({ sequelize, mailer, publicUrl, te
             { replacements: { id: s.authorizationId, report: JSON.stringify(s.report), startedAt: s.report.requestedAt, completedAt: s.report.completedAt }, transaction },
           );
         }
-        await sequelize.query(
-          `INSERT INTO audit_log (dedupe_key, workspace_id, subject_type, subject_id, actor_id, action, from_state, to_state, comment, at)
-           VALUES (:dedupeKey, :workspaceId, :subjectType, :subjectId, :actorId, :action, :fromState, :toState, :comment, :at)
-           ON CONFLICT (dedupe_key) DO NOTHING`,
-          { replacements: { ...audit, comment: audit.comment ?? null }, transaction },
-        );
+        await appendAudit(sequelize, audit, transaction);
       });
     },
 

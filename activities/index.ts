@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { QueryTypes, type Sequelize } from 'sequelize';
+import { QueryTypes, type Sequelize, type Transaction } from 'sequelize';
+import { announce as announceChange, appendAudit as appendAuditLine } from './audit.js';
 import type { Mailer } from '../lib/mailer.js';
 import { createAccountActivities } from './accounts.js';
 import { createAuthorizationActivities } from './authorizations.js';
@@ -85,8 +86,7 @@ export interface ChangeEvent {
   seq: number;
 }
 
-/** The channel projections announce changes on; the API fans them out as server-sent events. */
-export const changeChannel = 'mpdp_changes';
+export { changeChannel } from './audit.js';
 
 /** Heartbeats when running inside an activity (and is a no-op when called directly, e.g. in tests). */
 function heartbeat(details: unknown) {
@@ -108,18 +108,8 @@ export function createActivities(deps: ActivityDeps) {
 
 /** Projections, package checks and mails of the release pipeline. */
 function createReleaseActivities({ sequelize, mailer, store, publicUrl }: ActivityDeps) {
-  async function appendAudit(a: AuditInput, transaction?: unknown) {
-    await sequelize.query(
-      `INSERT INTO audit_log (dedupe_key, workspace_id, subject_type, subject_id, actor_id, action, from_state, to_state, comment, at)
-       VALUES (:dedupeKey, :workspaceId, :subjectType, :subjectId, :actorId, :action, :fromState, :toState, :comment, :at)
-       ON CONFLICT (dedupe_key) DO NOTHING`,
-      { replacements: { ...a, comment: a.comment ?? null }, transaction: transaction as never },
-    );
-  }
-
-  async function announce(e: ChangeEvent, transaction?: unknown) {
-    await sequelize.query('SELECT pg_notify(:channel, :payload)', { replacements: { channel: changeChannel, payload: JSON.stringify(e) }, transaction: transaction as never });
-  }
+  const appendAudit = (a: AuditInput, transaction?: Transaction) => appendAuditLine(sequelize, a, transaction);
+  const announce = (e: ChangeEvent, transaction?: Transaction) => announceChange(sequelize, e, transaction);
 
   const sendOnce = createOutbox(sequelize, mailer);
 

@@ -5,6 +5,7 @@ import type { ActivityDeps, AuditInput } from './index.js';
 import { createOutbox, renderMail } from './mail.js';
 import { InvitationFailure, type InvitationState } from '../workflows/contracts/invitation.js';
 import type { WorkspaceRole } from '../lib/permissions.js';
+import { appendAudit } from './audit.js';
 
 export interface InvitationProjection {
   state: InvitationState;
@@ -76,12 +77,7 @@ export function createMemberActivities({ sequelize, mailer, publicUrl, secretKey
            WHERE invitations.seq < EXCLUDED.seq`,
           { replacements: { ...s, at }, transaction },
         );
-        await sequelize.query(
-          `INSERT INTO audit_log (dedupe_key, workspace_id, subject_type, subject_id, actor_id, action, from_state, to_state, comment, at)
-           VALUES (:dedupeKey, :workspaceId, :subjectType, :subjectId, :actorId, :action, :fromState, :toState, :comment, :at)
-           ON CONFLICT (dedupe_key) DO NOTHING`,
-          { replacements: { ...audit, comment: audit.comment ?? null }, transaction },
-        );
+        await appendAudit(sequelize, audit, transaction);
       });
     },
 

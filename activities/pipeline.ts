@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { QueryTypes } from 'sequelize';
 import type { PipelineKind, ReleaseState } from '../workflows/contracts/release.js';
 import type { ActivityDeps, AuditInput } from './index.js';
+import { announce, appendAudit } from './audit.js';
 import { createOutbox, renderMail } from './mail.js';
 
 /** The pipeline's row, as the read model keeps it (the timeline lives in the audit log). */
@@ -117,22 +118,8 @@ export function createPipelineActivities({ sequelize, mailer, publicUrl }: Activ
             { replacements: { ...o, miniProgramId: r.miniProgramId, workspaceId: r.workspaceId, pipelineId: r.pipelineId, seq: r.seq, at: r.at }, transaction },
           );
         }
-        if (p.audit) {
-          const a = p.audit;
-          await sequelize.query(
-            `INSERT INTO audit_log (dedupe_key, workspace_id, subject_type, subject_id, actor_id, action, from_state, to_state, comment, at)
-             VALUES (:dedupeKey, :workspaceId, :subjectType, :subjectId, :actorId, :action, :fromState, :toState, :comment, :at)
-             ON CONFLICT (dedupe_key) DO NOTHING`,
-            { replacements: { ...a, comment: a.comment ?? null }, transaction },
-          );
-        }
-        await sequelize.query('SELECT pg_notify(:channel, :payload)', {
-          replacements: {
-            channel: 'mpdp_changes',
-            payload: JSON.stringify({ workspaceId: r.workspaceId, miniProgramId: r.miniProgramId, versionId: r.versionId, kind: 'version', status: r.status, seq: r.seq }),
-          },
-          transaction,
-        });
+        if (p.audit) await appendAudit(sequelize, p.audit, transaction);
+        await announce(sequelize, { workspaceId: r.workspaceId, miniProgramId: r.miniProgramId, versionId: r.versionId, kind: 'version', status: r.status, seq: r.seq }, transaction);
       });
     },
 
