@@ -19,6 +19,13 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { authorizationRoutes } from './routes/authorizations.js';
+import { jsapisRoutes } from './routes/jsapis.js';
+import { featuresRoutes } from './routes/features.js';
+import { hostAppsRoutes } from './routes/host-apps.js';
+import { workspaceSettingsRoutes } from './routes/workspace-settings.js';
+import { feedbackRoutes } from './routes/feedback.js';
+import { brandingRoutes } from './routes/branding.js';
+import { preferencesRoutes } from './routes/preferences.js';
 import { AppError } from '../lib/errors.js';
 
 /** The API's human index: the routes of the OpenAPI document. */
@@ -52,7 +59,14 @@ export function createApp(deps: ApiDeps) {
     .route('/', webhookRoutes(deps))
     .route('/', reviewRoutes(deps))
     .route('/', pipelineRoutes(deps))
-    .route('/', authorizationRoutes(deps));
+    .route('/', authorizationRoutes(deps))
+    .route('/', jsapisRoutes(deps))
+    .route('/', featuresRoutes(deps))
+    .route('/', hostAppsRoutes(deps))
+    .route('/', workspaceSettingsRoutes(deps))
+    .route('/', feedbackRoutes(deps))
+    .route('/', brandingRoutes(deps))
+    .route('/', preferencesRoutes(deps));
 
   api.get('/sample-package', publicRoute, (c) => {
     const file = path.join(deps.config.dataDir, 'sample-package.zip');

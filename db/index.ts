@@ -12,6 +12,14 @@ import * as m0007 from './migrations/0007-runtime.js';
 import * as m0008 from './migrations/0008-webhooks.js';
 import * as m0009 from './migrations/0009-tokens.js';
 import * as m0010 from './migrations/0010-authorizations.js';
+import * as m0011 from './migrations/0011-jsapis.js';
+import * as m0012 from './migrations/0012-features.js';
+import * as m0013 from './migrations/0013-package-jsapis.js';
+import * as m0014 from './migrations/0014-host-apps.js';
+import * as m0015 from './migrations/0015-workspace-keys.js';
+import * as m0016 from './migrations/0016-feedback.js';
+import * as m0017 from './migrations/0017-branding-domains.js';
+import * as m0018 from './migrations/0018-mail-terms.js';
 
 export { QueryTypes };
 
@@ -27,6 +35,14 @@ const migrations = [
   { name: '0008-webhooks', ...m0008 },
   { name: '0009-tokens', ...m0009 },
   { name: '0010-authorizations', ...m0010 },
+  { name: '0011-jsapis', ...m0011 },
+  { name: '0012-features', ...m0012 },
+  { name: '0013-package-jsapis', ...m0013 },
+  { name: '0014-host-apps', ...m0014 },
+  { name: '0015-workspace-keys', ...m0015 },
+  { name: '0016-feedback', ...m0016 },
+  { name: '0017-branding-domains', ...m0017 },
+  { name: '0018-mail-terms', ...m0018 },
 ];
 
 export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));

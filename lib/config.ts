@@ -44,6 +44,11 @@ const schema = z.object({
   AUTHORIZATION_REQUEST_TTL_MS: durationMs(7 * 24 * 3600_000),
   AUTHORIZATION_LAPSE_REMINDER_MS: durationMs(3 * 24 * 3600_000),
   SECRET_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  KEY_ENCRYPTION_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  HOST_APP_KEY_OVERLAP_MS: durationMs(7 * 24 * 3600_000),
+  FEATURE_CHANGE_TTL_MS: durationMs(14 * 24 * 3600_000),
+  BRANDING_MAX_BYTES: z.coerce.number().int().min(1024).max(8 * MiB).default(512 * 1024),
+  FEEDBACK_MAX_BYTES: z.coerce.number().int().min(1024).max(16 * MiB).default(4 * MiB),
   OPERATOR_EMAIL: z.email().optional(),
   OPERATOR_PASSWORD: z.string().min(10, 'must be at least 10 characters').optional(),
   DEMO_DATA: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
@@ -97,6 +102,16 @@ export interface Config {
   readonly authorization: { readonly requestTtlMs: number; readonly lapseReminderMs: number };
   /** Signs preview tokens; a fixed development value outside production. */
   readonly secretKey: string;
+  /** Encrypts private key material at rest (host apps' platform key pairs); derived from SECRET_KEY when unset. */
+  readonly keyEncryptionKey: string;
+  /** Host apps: how long the previous key keeps verifying after a rotation. */
+  readonly hostApps: { readonly keyOverlapMs: number };
+  /** An undecided feature change expires after this long. */
+  readonly featureChangeTtlMs: number;
+  /** Largest logo or favicon upload. */
+  readonly brandingMaxBytes: number;
+  /** Largest feedback screenshot. */
+  readonly feedbackMaxBytes: number;
   /** The platform operator created (or updated) at start, when both are set. */
   readonly operator: { readonly email: string | undefined; readonly password: string | undefined };
   readonly demoData: boolean;
@@ -175,6 +190,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     previewTtlMs: e.PREVIEW_TTL_MS,
     authorization: Object.freeze({ requestTtlMs: e.AUTHORIZATION_REQUEST_TTL_MS, lapseReminderMs: e.AUTHORIZATION_LAPSE_REMINDER_MS }),
     secretKey: e.SECRET_KEY ?? 'mpdp-development-secret-not-for-production',
+    keyEncryptionKey: e.KEY_ENCRYPTION_KEY ?? `kek:${e.SECRET_KEY ?? 'mpdp-development-secret-not-for-production'}`,
+    hostApps: Object.freeze({ keyOverlapMs: e.HOST_APP_KEY_OVERLAP_MS }),
+    featureChangeTtlMs: e.FEATURE_CHANGE_TTL_MS,
+    brandingMaxBytes: e.BRANDING_MAX_BYTES,
+    feedbackMaxBytes: e.FEEDBACK_MAX_BYTES,
     operator: Object.freeze({ email: e.OPERATOR_EMAIL, password: e.OPERATOR_PASSWORD }),
     demoData: e.DEMO_DATA,
     demoPassword: e.DEMO_PASSWORD,
@@ -220,6 +240,11 @@ export const settingsDoc: Record<keyof typeof schema.shape, string> = {
   AUTHORIZATION_REQUEST_TTL_MS: 'an undecided developer (ISV) authorization request expires after this long (7 days)',
   AUTHORIZATION_LAPSE_REMINDER_MS: 'both sides are reminded this long before an authorization with an end date lapses (3 days)',
   SECRET_KEY: 'signs preview links (required in production)',
+  KEY_ENCRYPTION_KEY: 'encrypts host apps\' private keys at rest (default: derived from SECRET_KEY)',
+  HOST_APP_KEY_OVERLAP_MS: 'after a host app key rotation the previous key still verifies this long (7 days)',
+  FEATURE_CHANGE_TTL_MS: 'an undecided feature change expires after this long (14 days)',
+  BRANDING_MAX_BYTES: 'largest logo or favicon upload (512 KiB)',
+  FEEDBACK_MAX_BYTES: 'largest feedback screenshot (4 MiB)',
   OPERATOR_EMAIL: 'bootstrap a platform operator with this email (with OPERATOR_PASSWORD)',
   OPERATOR_PASSWORD: 'password of the bootstrapped operator (no default)',
   DEMO_DATA: 'seed the demo workspace and users',

@@ -21,13 +21,15 @@ export interface WordsOptions {
 const roleLabels: Record<Principal, string> = {
   reviewer: 'Reviewer', admin: 'Admin', developer: 'Developer', 'mp:owner': 'owner of the mini program', 'mp:developer': 'developer of the mini program', operator: 'operator',
   'isv:view': 'authorized developer (view)', 'isv:upload': 'authorized developer (upload)', 'isv:submit': 'authorized developer (submit)', 'isv:testers': 'authorized developer (testers)',
+  'key:read': 'API key (read)', 'key:upload': 'API key (upload)', 'key:submit': 'API key (submit)', 'key:release': 'API key (release)',
 };
 /** Workspace roles first (Reviewer before Admin: the one whose job it is), then per-mini-program roles. */
 const roleOrder: Principal[] = ['reviewer', 'developer', 'admin', 'mp:owner', 'mp:developer', 'isv:submit', 'isv:upload', 'isv:view', 'isv:testers', 'operator'];
 
 /** "a Reviewer or Admin": who holds a permission, read from the permission table. */
 export function whoCan(permission: Permission): string {
-  const roles = [...(permissionTable[permission] as readonly Principal[])].sort((a, b) => roleOrder.indexOf(a) - roleOrder.indexOf(b)).map((r) => roleLabels[r]);
+  // People only: a workspace API key never waits for anything in words.
+  const roles = [...(permissionTable[permission] as readonly Principal[])].filter((r) => !r.startsWith('key:')).sort((a, b) => roleOrder.indexOf(a) - roleOrder.indexOf(b)).map((r) => roleLabels[r]);
   if (!roles.length) return 'nobody';
   const first = roles[0]!;
   const article = /^[AEIOUaeiou]/.test(first) ? 'an' : 'a';

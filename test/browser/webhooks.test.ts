@@ -63,8 +63,10 @@ describe('webhooks in the console', () => {
   it('an admin adds an endpoint, sees its secret once, pings it and reads the delivery log', async () => {
     const page = await (await newContext()).newPage();
     await signIn(page, stack.users.admin.email);
-    await page.getByRole('link', { name: 'Webhooks' }).click();
-    await page.waitForURL(/\/webhooks$/);
+    // Webhooks live under the workspace's settings.
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('navigation', { name: 'Workspace settings' }).getByRole('link', { name: 'Webhooks' }).click();
+    await page.waitForURL(/\/settings\/webhooks$/);
     await expect.poll(() => page.getByText('No webhooks yet').isVisible()).toBe(true);
     await shot(page, '01-empty');
 
@@ -134,10 +136,11 @@ describe('webhooks in the console', () => {
     expect(await endpoints.getByRole('row', { name: /\/down/ }).count()).toBe(0);
     await shot(page, '06-after-delete');
 
-    // A developer has no webhooks page in the navigation.
+    // A developer has no webhooks tab in the settings.
     const devPage = await (await newContext()).newPage();
     await signIn(devPage, stack.users.developer.email);
-    await expect.poll(() => devPage.getByRole('link', { name: 'Members' }).isVisible()).toBe(true);
+    await devPage.getByRole('link', { name: 'Settings' }).click();
+    await expect.poll(() => devPage.getByRole('navigation', { name: 'Workspace settings' }).getByRole('link', { name: 'Release' }).isVisible()).toBe(true);
     expect(await devPage.getByRole('link', { name: 'Webhooks' }).count()).toBe(0);
   });
 });

@@ -1,0 +1,7 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { ApiDeps, AppEnv } from '../deps.js';
+
+/** (placeholder: filled in by the issue-6 work) */
+export function jsapisRoutes(_deps: ApiDeps) {
+  return new OpenAPIHono<AppEnv>();
+}
