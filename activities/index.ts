@@ -30,7 +30,8 @@ export interface AuditInput {
   /** Unique per workflow step, so a retried projection writes one row. */
   dedupeKey: string;
   workspaceId: string;
-  subjectType: 'mini_program' | 'version' | 'workspace' | 'member' | 'invitation' | 'application' | 'tester' | 'user' | 'pipeline' | 'authorization';
+  subjectType: 'mini_program' | 'version' | 'workspace' | 'member' | 'invitation' | 'application' | 'tester' | 'user' | 'pipeline' | 'authorization'
+    | 'jsapi' | 'feature' | 'feature_change' | 'host_app' | 'api_key' | 'settings' | 'terms' | 'feedback';
   subjectId: string;
   actorId: string | null;
   action: string;
