@@ -5,6 +5,8 @@ import { announce as announceChange, appendAudit as appendAuditLine } from './au
 import type { Mailer } from '../lib/mailer.js';
 import { createAccountActivities } from './accounts.js';
 import { createAuthorizationActivities } from './authorizations.js';
+import { createFeatureActivities } from './features.js';
+import { createFeedbackActivities } from './feedback.js';
 import { createOutbox, renderMail } from './mail.js';
 import { createMemberActivities } from './members.js';
 import { createPipelineActivities } from './pipeline.js';
@@ -12,6 +14,8 @@ import { createRuntimeActivities } from './runtime.js';
 import { createWebhookActivities } from './webhooks.js';
 import type { PackageStore } from '../lib/storage.js';
 import { checkPackage, PackageError } from '../lib/package-check.js';
+import { jsapiScanTargets, missingForPipeline } from '../lib/jsapi-check.js';
+import { missingMessage, scanPackageFiles } from '../lib/jsapi-scan.js';
 import { FailureType } from '../workflows/contracts/errors.js';
 import type { MiniProgramState } from '../workflows/contracts/mini-program.js';
 
@@ -22,6 +26,8 @@ export interface ActivityDeps {
   publicUrl: string;
   /** Derives invitation tokens (HMAC), so no token is ever stored or in a workflow history in clear. */
   secretKey?: string;
+  /** Webhook deliveries may go to loopback or private addresses (config.webhookAllowPrivate; default yes). */
+  webhookAllowPrivate?: boolean;
   /** Lets a revocation tell the ISV's pipelines to withdraw (their withdraw update). */
   temporal?: Client;
 }
@@ -98,12 +104,23 @@ function heartbeat(details: unknown) {
   }
 }
 
+/** The workflow an activity runs for (null when called directly, e.g. in tests). */
+function currentWorkflowId(): string | null {
+  try {
+    return Context.current().info.workflowExecution.workflowId;
+  } catch {
+    return null;
+  }
+}
+
 /** Every side effect the workflows have. Built over its dependencies, wired in temporal/worker.ts. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createReleaseActivities(deps), ...createAccountActivities(deps), ...createMemberActivities(deps),
     ...createPipelineActivities(deps), ...createRuntimeActivities(deps), ...createWebhookActivities(deps),
     ...createAuthorizationActivities(deps),
+    ...createFeatureActivities(deps),
+    ...createFeedbackActivities(deps),
   };
 }
 
@@ -188,8 +205,11 @@ function createReleaseActivities({ sequelize, mailer, store, publicUrl }: Activi
         throw ApplicationFailure.retryable(`package storage failed: ${(err as Error).message}`, 'storage_unavailable');
       }
       try {
-        const summary = await checkPackage(bytes, { version: input.version });
+        const summary = await checkPackage(bytes, { version: input.version, collect: jsapiScanTargets });
         if (summary.sha256 !== input.packageSha256) throw ApplicationFailure.nonRetryable('stored package does not match its sha256', FailureType.packageInvalid);
+        // The JSAPIs again: a feature may have been revoked since the submission.
+        const missing = await missingForPipeline(sequelize, { workflowId: currentWorkflowId(), packageSha256: input.packageSha256, version: input.version, uses: scanPackageFiles(summary.collected ?? new Map()) });
+        if (missing.length > 0) throw ApplicationFailure.nonRetryable(`jsapi_not_granted: ${missingMessage(missing)}`, FailureType.packageInvalid, { missing });
         return { pageCount: summary.pages.length + summary.subPackages.reduce((n, s) => n + s.pages.length, 0) };
       } catch (err) {
         if (err instanceof PackageError) throw ApplicationFailure.nonRetryable(`${err.code}: ${err.message}`, FailureType.packageInvalid);
@@ -212,7 +232,7 @@ function createReleaseActivities({ sequelize, mailer, store, publicUrl }: Activi
       for (const r of reviewers) {
         heartbeat(r.id);
         const outcome = await sendOnce(`${input.dedupeKey}:${r.id}`, {
-          to: r.email,
+          to: r.email, workspaceId: input.workspaceId, userId: r.id, kind: 'review_requests',
           subject: `Review requested: ${input.miniProgramName} ${input.version}`,
           ...renderMail({
             workspaceName: workspace?.name, greeting: `Hello ${r.name},`,
@@ -227,11 +247,12 @@ function createReleaseActivities({ sequelize, mailer, store, publicUrl }: Activi
     },
 
     /** Tells the submitter what happened to their submission, once per decision. */
-    async notifySubmitter(input: { dedupeKey: string; submitterId: string; miniProgramName: string; version: string; outcome: string; comment?: string | null; link: string }): Promise<void> {
+    async notifySubmitter(input: { dedupeKey: string; submitterId: string; miniProgramName: string; version: string; outcome: string; comment?: string | null; link: string; workspaceId?: string }): Promise<void> {
       const [user] = await sequelize.query<{ email: string; name: string }>('SELECT email, name FROM users WHERE id = :submitterId', { replacements: input, type: QueryTypes.SELECT });
       if (!user) return;
       await sendOnce(input.dedupeKey, {
-        to: user.email,
+        // The workspace from the input, else from the console link (/w/<ws>/…) older workflows pass.
+        to: user.email, workspaceId: input.workspaceId ?? /^\/w\/([^/]+)\//.exec(input.link)?.[1] ?? null, userId: input.submitterId, kind: 'decisions',
         subject: `${input.miniProgramName} ${input.version} was ${input.outcome}`,
         ...renderMail({
           greeting: `Hello ${user.name},`,

@@ -1,3 +1,4 @@
+import { assertPublicHost, PrivateAddressError } from '../lib/address-guard.js';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { newId } from '../lib/ids.js';
@@ -100,7 +101,7 @@ function describeError(err: unknown, timeoutMs: number): string {
  * Sends deliveries: used by the `deliverWebhooks` activity and, for a ping or a redelivery, by
  * the API, so both go through the same code and leave the same log.
  */
-export function createWebhookSender(o: { sequelize: Sequelize; secretKey: string; timeoutMs?: number }) {
+export function createWebhookSender(o: { sequelize: Sequelize; secretKey: string; timeoutMs?: number; allowPrivate?: boolean; resolve?: (host: string) => Promise<{ address: string }[]> }) {
   const { sequelize, secretKey } = o;
   const timeoutMs = o.timeoutMs ?? webhookTimeoutMs;
 
@@ -123,6 +124,8 @@ export function createWebhookSender(o: { sequelize: Sequelize; secretKey: string
     const started = performance.now();
     try {
       const secret = openWebhookSecret(d.secret_sealed, secretKey, d.webhook_id);
+      // Resolved again at every delivery: a public name that now points inside the network is refused.
+      if (o.allowPrivate === false) await assertPublicHost(d.url, o.resolve);
       const body = JSON.stringify(orderedBody(d.payload));
       const res = await fetch(d.url, {
         method: 'POST',
@@ -143,8 +146,8 @@ export function createWebhookSender(o: { sequelize: Sequelize; secretKey: string
       if (res.status >= 300 && res.status < 400) error = `Redirect not followed${res.headers.get('location') ? ` (to ${res.headers.get('location')})` : ''}: point the webhook at the final URL`;
       else if (res.status >= 400) error = `The endpoint answered ${res.status}`;
     } catch (err) {
-      if (err instanceof WebhookSecretError) permanent = true;
-      error = err instanceof WebhookSecretError ? err.message : describeError(err, timeoutMs);
+      if (err instanceof WebhookSecretError || err instanceof PrivateAddressError) permanent = true;
+      error = err instanceof WebhookSecretError || err instanceof PrivateAddressError ? err.message : describeError(err, timeoutMs);
     }
     const durationMs = Math.round(performance.now() - started);
     const ok = responseStatus !== null && responseStatus >= 200 && responseStatus < 300;
@@ -186,7 +189,7 @@ export function createWebhookSender(o: { sequelize: Sequelize; secretKey: string
 }
 
 /** Signed webhook deliveries: the pipeline calls `deliverWebhooks` once per state change. */
-export function createWebhookActivities({ sequelize, secretKey }: ActivityDeps) {
+export function createWebhookActivities({ sequelize, secretKey, webhookAllowPrivate }: ActivityDeps) {
   return {
     /**
      * Sends the event to every active endpoint of the workspace subscribed to its type (that
@@ -202,7 +205,7 @@ export function createWebhookActivities({ sequelize, secretKey }: ActivityDeps) 
       );
       if (!endpoints.length) return { delivered: 0, failed: 0 };
       if (!secretKey) throw ApplicationFailure.nonRetryable('the worker has no secret key to open webhook signing secrets', WebhookFailure.configuration);
-      const sender = createWebhookSender({ sequelize, secretKey });
+      const sender = createWebhookSender({ sequelize, secretKey, allowPrivate: webhookAllowPrivate });
       for (const w of endpoints) await sender.enqueue(w.id, input);
 
       // Still to send: not yet delivered, on an endpoint still active and subscribed.

@@ -35,6 +35,7 @@ const schema = z.object({
   HEALTH_MIN_LAUNCHES: z.coerce.number().int().min(1).default(200),
   TEMPORAL_UI_URL: z.url().optional(),
   WEBHOOK_ALLOW_HTTP: z.enum(['true', 'false', '1', '0']).optional().transform((v) => (v === undefined ? undefined : v === 'true' || v === '1')),
+  WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false', '1', '0']).optional().transform((v) => (v === undefined ? undefined : v === 'true' || v === '1')),
   INVITATION_TTL_MS: durationMs(7 * 24 * 3600_000),
   INVITATION_REMINDER_MS: durationMs(6 * 24 * 3600_000),
   APPLICATION_TTL_MS: durationMs(14 * 24 * 3600_000),
@@ -90,6 +91,8 @@ export interface Config {
   readonly temporalUiUrl: string;
   /** Webhook endpoints may be plain http:// (never in production unless set). */
   readonly webhookAllowHttp: boolean;
+  /** Webhook endpoints may be on loopback or private addresses (never in production unless set). */
+  readonly webhookAllowPrivate: boolean;
   readonly accounts: {
     readonly invitationTtlMs: number;
     readonly invitationReminderMs: number;
@@ -180,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     temporalUiUrl: (e.TEMPORAL_UI_URL ?? `http://127.0.0.1:${e.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),
     webhookAllowHttp: e.WEBHOOK_ALLOW_HTTP ?? e.MPDP_MODE !== 'production',
+    webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE ?? e.MPDP_MODE !== 'production',
     accounts: Object.freeze({
       invitationTtlMs: e.INVITATION_TTL_MS,
       invitationReminderMs: e.INVITATION_REMINDER_MS,
@@ -231,6 +235,7 @@ export const settingsDoc: Record<keyof typeof schema.shape, string> = {
   HEALTH_MIN_LAUNCHES: 'launches of the new version a stage needs before the health check judges it',
   TEMPORAL_UI_URL: 'Temporal Web UI for links from the console (default the local dev server\'s)',
   WEBHOOK_ALLOW_HTTP: 'allow plain http:// webhook endpoints (default: yes except in production)',
+  WEBHOOK_ALLOW_PRIVATE: 'allow webhook endpoints on loopback or private addresses (default: yes except in production)',
   INVITATION_TTL_MS: 'an invitation expires after this long (7 days)',
   INVITATION_REMINDER_MS: 'the invitee is reminded after this long (6 days)',
   APPLICATION_TTL_MS: 'an undecided account application expires after this long (14 days)',

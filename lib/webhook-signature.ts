@@ -10,6 +10,7 @@
  * Secrets must be recoverable to sign, so they are stored sealed with AES-256-GCM under a key
  * derived from the platform's SECRET_KEY (HKDF-SHA256), bound to the webhook's id.
  */
+import { isLocalHostName, isPrivateAddress } from './address-guard.js';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export { isWebhookEventType, webhookEventDescriptions, webhookEventTypes, webhookPingEvent, type WebhookEventType } from './webhook-events.js';
@@ -127,10 +128,10 @@ export function openWebhookSecret(sealed: string, secretKey: string, webhookId: 
 
 export type WebhookUrlCheck =
   | { ok: true; url: string }
-  | { ok: false; code: 'webhook_url_invalid' | 'webhook_url_insecure' | 'webhook_url_credentials' | 'webhook_url_too_long'; message: string };
+  | { ok: false; code: 'webhook_url_invalid' | 'webhook_url_insecure' | 'webhook_url_credentials' | 'webhook_url_too_long' | 'webhook_url_private'; message: string };
 
 /** An endpoint URL: absolute, https (http only when allowed), no credentials, no fragment, at most 2048 characters. */
-export function checkWebhookUrl(raw: string, o: { allowHttp: boolean }): WebhookUrlCheck {
+export function checkWebhookUrl(raw: string, o: { allowHttp: boolean; allowPrivate?: boolean }): WebhookUrlCheck {
   const text = raw.trim();
   if (text.length > maxWebhookUrlLength) return { ok: false, code: 'webhook_url_too_long', message: `A webhook URL has at most ${maxWebhookUrlLength} characters` };
   let url: URL;
@@ -143,6 +144,9 @@ export function checkWebhookUrl(raw: string, o: { allowHttp: boolean }): Webhook
   if (url.protocol === 'http:' && !o.allowHttp) return { ok: false, code: 'webhook_url_insecure', message: 'Webhook endpoints must use https:// on this server' };
   if (url.username || url.password) return { ok: false, code: 'webhook_url_credentials', message: 'Put no user name or password in the URL: check the X-Mpdp-Signature header instead' };
   if (!url.hostname) return { ok: false, code: 'webhook_url_invalid', message: 'The URL has no host' };
+  if (o.allowPrivate === false && (isLocalHostName(url.hostname) || isPrivateAddress(url.hostname))) {
+    return { ok: false, code: 'webhook_url_private', message: `${url.hostname} is a local or private address: webhooks go to public endpoints on this server` };
+  }
   if (url.hash || text.includes('#')) return { ok: false, code: 'webhook_url_invalid', message: 'A webhook URL has no #fragment' };
   if (url.href.length > maxWebhookUrlLength) return { ok: false, code: 'webhook_url_too_long', message: `A webhook URL has at most ${maxWebhookUrlLength} characters` };
   return { ok: true, url: url.href };

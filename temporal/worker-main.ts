@@ -20,7 +20,7 @@ const worker = await createWorker({
   connection,
   namespace: config.temporal.namespace,
   taskQueue: config.temporal.taskQueue,
-  deps: { sequelize, mailer, store: new PackageStore(config.dataDir), publicUrl: config.publicUrl, secretKey: config.secretKey, temporal },
+  deps: { sequelize, mailer, store: new PackageStore(config.dataDir), publicUrl: config.publicUrl, secretKey: config.secretKey, webhookAllowPrivate: config.webhookAllowPrivate, temporal },
 });
 console.error(`[worker] polling task queue ${config.temporal.taskQueue} on ${address}`);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());

@@ -82,10 +82,10 @@ const isUniqueViolation = (err: unknown) => (err as { parent?: { code?: string }
 /** A workspace's webhook endpoints and their delivery log. */
 export function webhookRoutes(deps: ApiDeps) {
   const { sequelize, config } = deps;
-  const sender = createWebhookSender({ sequelize, secretKey: config.secretKey });
+  const sender = createWebhookSender({ sequelize, secretKey: config.secretKey, allowPrivate: config.webhookAllowPrivate });
 
   function checkUrl(raw: string): string {
-    const check = checkWebhookUrl(raw, { allowHttp: config.webhookAllowHttp });
+    const check = checkWebhookUrl(raw, { allowHttp: config.webhookAllowHttp, allowPrivate: config.webhookAllowPrivate });
     if (!check.ok) throw new AppError(400, check.code, check.message, { field: 'url' });
     return check.url;
   }

@@ -126,6 +126,15 @@ describe('webhook endpoints', () => {
       });
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('webhook_url_insecure');
+      // Endpoints inside the network are refused too where private addresses are not allowed.
+      const { app: guarded } = createApp({ config: { ...strict, webhookAllowHttp: true, webhookAllowPrivate: false }, sequelize: stack.sequelize, pool, temporal, store: new PackageStore(stack.dataDir), hub });
+      for (const url of ['http://127.0.0.1:9/in', 'https://169.254.169.254/latest/meta-data', 'https://[::1]/in', 'https://hooks.localhost/in', 'https://10.0.0.8/in']) {
+        const r = await guarded.request(`/api/v1/workspaces/${ws}/webhooks`, {
+          method: 'POST', body: JSON.stringify({ url }),
+          headers: { 'content-type': 'application/json', cookie: admin.cookie, 'x-csrf-token': admin.csrf },
+        });
+        expect([url, r.status, ((await r.json()) as { error: { code: string } }).error.code]).toEqual([url, 400, 'webhook_url_private']);
+      }
     } finally {
       await hub.close();
       await temporal.connection.close();
@@ -356,6 +365,18 @@ describe('webhook endpoints', () => {
     const port = (closed.address() as { port: number }).port;
     await new Promise((r) => closed.close(r));
     expect((await outcome(`http://127.0.0.1:${port}/gone`)).error).toMatch(/^ECONNREFUSED/);
+
+    // Where private addresses are refused, a public-looking name that resolves inside the network is
+    // refused at delivery (DNS checked at every attempt), permanently, and nothing reaches the receiver.
+    const guarded = createWebhookSender({ sequelize: stack.sequelize, secretKey, timeoutMs: 300, allowPrivate: false, resolve: async () => [{ address: '127.0.0.1' }] });
+    const hit = requestsTo('/rebound').length;
+    const rebound = await create({ url: `https://hooks.example.com/rebound` });
+    const reboundId = await guarded.enqueue(rebound.body.webhook.id, { eventId: `t:${uid()}`, type: 'release.stuck', workspaceId: ws, at: new Date().toISOString(), payload: {} });
+    const refused = await guarded.attempt(reboundId);
+    expect(refused.permanent).toBe(true);
+    expect(refused.delivery).toMatchObject({ status: 'failed', response_status: null });
+    expect(refused.delivery.error).toMatch(/hooks\.example\.com resolves to 127\.0\.0\.1, a private or local address/);
+    expect(requestsTo('/rebound').length).toBe(hit);
 
     const before = requestsTo('/ok/elsewhere').length;
     const redirect = await outcome(`${receiverUrl}/redirect`);
