@@ -110,8 +110,9 @@ export function createWebhookSender(o: { sequelize: Sequelize; secretKey: string
    * `permanent` says that retrying cannot help (the signing secret cannot be opened).
    */
   async function attempt(deliveryId: string): Promise<{ delivery: WebhookDeliveryRow; permanent: boolean }> {
-    const [d] = await sequelize.query<{ id: string; event_type: string; payload: Record<string, unknown>; webhook_id: string; url: string; secret_sealed: string }>(
-      `SELECT d.id, d.event_type, d.payload, d.webhook_id, w.url, w.secret_sealed
+    const [d] = await sequelize.query<{ id: string; event_type: string; payload: Record<string, unknown>; webhook_id: string; url: string; secret_sealed: string; previous_sealed: string | null }>(
+      `SELECT d.id, d.event_type, d.payload, d.webhook_id, w.url, w.secret_sealed,
+         CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret_sealed END AS previous_sealed
        FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = :deliveryId`,
       { replacements: { deliveryId }, type: QueryTypes.SELECT },
     );
@@ -124,6 +125,8 @@ export function createWebhookSender(o: { sequelize: Sequelize; secretKey: string
     const started = performance.now();
     try {
       const secret = openWebhookSecret(d.secret_sealed, secretKey, d.webhook_id);
+      // A rotated-out secret signs too until its overlap ends, so receivers switch without a gap.
+      const previous = d.previous_sealed ? [openWebhookSecret(d.previous_sealed, secretKey, d.webhook_id)] : [];
       // Resolved again at every delivery: a public name that now points inside the network is refused.
       if (o.allowPrivate === false) await assertPublicHost(d.url, o.resolve);
       const body = JSON.stringify(orderedBody(d.payload));
@@ -136,7 +139,7 @@ export function createWebhookSender(o: { sequelize: Sequelize; secretKey: string
         headers: {
           'Content-Type': 'application/json',
           'User-Agent': webhookUserAgent,
-          [webhookHeaders.signature]: signWebhookPayload(secret, body),
+          [webhookHeaders.signature]: signWebhookPayload(secret, body, undefined, previous),
           [webhookHeaders.event]: d.event_type,
           [webhookHeaders.delivery]: d.id,
         },

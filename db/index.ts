@@ -20,6 +20,7 @@ import * as m0015 from './migrations/0015-workspace-keys.js';
 import * as m0016 from './migrations/0016-feedback.js';
 import * as m0017 from './migrations/0017-branding-domains.js';
 import * as m0018 from './migrations/0018-mail-terms.js';
+import * as m0019 from './migrations/0019-webhook-secret-overlap.js';
 
 export { QueryTypes };
 
@@ -43,6 +44,7 @@ const migrations = [
   { name: '0016-feedback', ...m0016 },
   { name: '0017-branding-domains', ...m0017 },
   { name: '0018-mail-terms', ...m0018 },
+  { name: '0019-webhook-secret-overlap', ...m0019 },
 ];
 
 export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));

@@ -38,10 +38,13 @@ function mac(secret: string, timestamp: number, rawBody: string | Uint8Array): B
   return h.digest();
 }
 
-/** The X-Mpdp-Signature value for a body sent at `timestamp` (unix seconds). */
-export function signWebhookPayload(secret: string, rawBody: string | Uint8Array, timestamp: number = Math.floor(Date.now() / 1000)): string {
+/**
+ * The X-Mpdp-Signature value for a body sent at `timestamp` (unix seconds): one v1 per secret, the
+ * current one first, then a previous one still in its overlap after a rotation.
+ */
+export function signWebhookPayload(secret: string, rawBody: string | Uint8Array, timestamp: number = Math.floor(Date.now() / 1000), alsoWith: readonly string[] = []): string {
   if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new Error('webhook signature timestamp must be unix seconds');
-  return `t=${timestamp},v1=${mac(secret, timestamp, rawBody).toString('hex')}`;
+  return [`t=${timestamp}`, ...[secret, ...alsoWith].map((s) => `v1=${mac(s, timestamp, rawBody).toString('hex')}`)].join(',');
 }
 
 export type WebhookSignatureCheck =

@@ -23,7 +23,9 @@ const WebhookSchema = z
     id: z.string(), url: z.string(), description: z.string(),
     events: z.array(z.enum(webhookEventTypes)).describe('subscribed event types; empty = every event'),
     active: z.boolean(), createdBy: z.object({ id: z.string(), name: z.string() }).nullable(), createdAt: z.string(), updatedAt: z.string(),
-    secretRotatedAt: z.string().nullable(), lastDeliveryAt: z.string().nullable(), lastStatus: z.enum(['delivered', 'failed']).nullable(),
+    secretRotatedAt: z.string().nullable(),
+    previousSecretExpiresAt: z.string().nullable().describe('after a rotation, the previous secret signs beside the new one until then'),
+    lastDeliveryAt: z.string().nullable(), lastStatus: z.enum(['delivered', 'failed']).nullable(),
   })
   .openapi('Webhook');
 const WithSecretSchema = z
@@ -48,6 +50,9 @@ const UpdateBody = z
   .object({ url: urlField.optional(), description: z.string().trim().max(500).optional(), events: eventsField.optional(), active: z.boolean().optional() })
   .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'change at least one of url, description, events, active', path: ['url'] })
   .openapi('UpdateWebhook');
+const RotateBody = z
+  .object({ overlapHours: z.number().int().min(0, 'at least 0').max(168, 'at most 168 (7 days)').optional().describe('how long the previous secret keeps signing beside the new one (default 24; 0 = it stops at once)') })
+  .openapi('RotateWebhookSecret');
 const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(200).optional() });
 const DeliveryQuery = z.object({
   status: z.enum(deliveryStatuses).optional(), limit: z.coerce.number().int().min(1).max(100).default(25), cursor: z.string().max(200).optional(),
@@ -56,7 +61,7 @@ const WebhookParams = WorkspaceParams.extend({ webhookId: z.string().min(1).max(
 const DeliveryParams = WebhookParams.extend({ deliveryId: z.string().min(1).max(100) });
 
 interface WebhookRow {
-  id: string; workspace_id: string; url: string; description: string; events: string[]; secret_sealed: string; secret_rotated_at: Date | null; active: boolean;
+  id: string; workspace_id: string; url: string; description: string; events: string[]; secret_sealed: string; secret_rotated_at: Date | null; previous_secret_expires_at: Date | null; active: boolean;
   created_by: string | null; created_by_name: string | null; created_at: Date; updated_at: Date; last_delivery_at: Date | null; last_status: 'delivered' | 'failed' | null;
   cursor_at: string;
 }
@@ -64,7 +69,9 @@ interface WebhookRow {
 const webhookOut = (r: WebhookRow) => ({
   id: r.id, url: r.url, description: r.description, events: r.events as (typeof webhookEventTypes)[number][], active: r.active,
   createdBy: r.created_by ? { id: r.created_by, name: r.created_by_name ?? 'unknown' } : null, createdAt: iso(r.created_at)!, updatedAt: iso(r.updated_at)!,
-  secretRotatedAt: iso(r.secret_rotated_at), lastDeliveryAt: iso(r.last_delivery_at), lastStatus: r.last_status,
+  secretRotatedAt: iso(r.secret_rotated_at),
+  previousSecretExpiresAt: r.previous_secret_expires_at && new Date(r.previous_secret_expires_at).getTime() > Date.now() ? iso(r.previous_secret_expires_at) : null,
+  lastDeliveryAt: iso(r.last_delivery_at), lastStatus: r.last_status,
 });
 
 const deliveryOut = (d: WebhookDeliveryRow) => ({
@@ -228,17 +235,22 @@ export function webhookRoutes(deps: ApiDeps) {
     .openapi(
       createRoute({
         method: 'post', path: '/workspaces/{workspaceId}/webhooks/{webhookId}/rotate-secret', tags: ['webhooks'],
-        summary: 'Replace the signing secret; answers the new one once (the old one stops signing at once)',
-        middleware: [requirePermission('webhook.manage')], request: { params: WebhookParams },
+        summary: 'Replace the signing secret; answers the new one once. The old one keeps signing beside it for overlapHours (default 24, 0 = stops at once)',
+        middleware: [requirePermission('webhook.manage')], request: { params: WebhookParams, body: { content: { 'application/json': { schema: RotateBody } }, required: false } },
         responses: { 200: json(WithSecretSchema, 'The new secret'), ...errorResponses },
       }),
       async (c) => {
         const { workspaceId, webhookId } = c.req.valid('param');
+        const overlapHours = (c.req.valid('json') as { overlapHours?: number } | undefined)?.overlapHours ?? 24;
         await findWebhook(workspaceId, webhookId);
         const secret = generateWebhookSecret();
-        await sequelize.query('UPDATE webhooks SET secret_sealed = :sealed, secret_rotated_at = now(), updated_at = now() WHERE id = :webhookId AND workspace_id = :workspaceId', {
-          replacements: { workspaceId, webhookId, sealed: sealWebhookSecret(secret, config.secretKey, webhookId) },
-        });
+        await sequelize.query(
+          `UPDATE webhooks SET previous_secret_sealed = CASE WHEN :overlapHours > 0 THEN secret_sealed END,
+             previous_secret_expires_at = CASE WHEN :overlapHours > 0 THEN now() + make_interval(hours => :overlapHours) END,
+             secret_sealed = :sealed, secret_rotated_at = now(), updated_at = now()
+           WHERE id = :webhookId AND workspace_id = :workspaceId`,
+          { replacements: { workspaceId, webhookId, overlapHours, sealed: sealWebhookSecret(secret, config.secretKey, webhookId) } },
+        );
         const after = await findWebhook(workspaceId, webhookId);
         await audit(workspaceId, webhookId, c.get('user')!.id, 'webhook_secret_rotated', after.url);
         return c.json({ webhook: webhookOut(after), secret }, 200);

@@ -273,7 +273,7 @@ describe('webhook endpoints', () => {
     expect(await activities().deliverWebhooks({ ...event, eventId: `old:${tag}`, at: '2020-01-01T00:00:00.000Z' })).toEqual({ delivered: 0, failed: 0 });
   });
 
-  it('rotates the secret: the next delivery verifies with the new secret only', async () => {
+  it('rotates the secret: both sign during the overlap, then the new one alone', async () => {
     const r = await create({ url: `${receiverUrl}/ok/rotate-${uid()}` });
     const { webhook, secret: oldSecret } = r.body;
     const rot = await admin.post(`/api/v1/workspaces/${ws}/webhooks/${webhook.id}/rotate-secret`);
@@ -281,12 +281,27 @@ describe('webhook endpoints', () => {
     expect(rot.body.secret).toMatch(/^whsec_/);
     expect(rot.body.secret).not.toBe(oldSecret);
     expect(rot.body.webhook.secretRotatedAt).not.toBeNull();
+    // Default overlap: 24 hours during which a receiver holding either secret verifies.
+    expect(Date.parse(rot.body.webhook.previousSecretExpiresAt) - Date.now()).toBeGreaterThan(23.9 * 3600_000);
     await admin.post(`/api/v1/workspaces/${ws}/webhooks/${webhook.id}/ping`);
-    const req = received.at(-1)!;
+    let req = received.at(-1)!;
+    expect((req.headers['x-mpdp-signature'] as string).match(/v1=/g)).toHaveLength(2);
     expect(verifyWebhookSignature(rot.body.secret, req.headers['x-mpdp-signature'] as string, req.body).ok).toBe(true);
+    expect(verifyWebhookSignature(oldSecret, req.headers['x-mpdp-signature'] as string, req.body).ok).toBe(true);
+
+    // Bad overlap: refused, nothing changes (the same two secrets still sign).
+    expect((await admin.post(`/api/v1/workspaces/${ws}/webhooks/${webhook.id}/rotate-secret`, { overlapHours: 500 })).body.error.code).toBe('validation_failed');
+    // Rotating with no overlap: the previous secret (the second one) stops at once.
+    const rot2 = await admin.post(`/api/v1/workspaces/${ws}/webhooks/${webhook.id}/rotate-secret`, { overlapHours: 0 });
+    expect(rot2.status).toBe(200);
+    expect(rot2.body.webhook.previousSecretExpiresAt).toBeNull();
+    await admin.post(`/api/v1/workspaces/${ws}/webhooks/${webhook.id}/ping`);
+    req = received.at(-1)!;
+    expect(verifyWebhookSignature(rot2.body.secret, req.headers['x-mpdp-signature'] as string, req.body).ok).toBe(true);
+    expect(verifyWebhookSignature(rot.body.secret, req.headers['x-mpdp-signature'] as string, req.body).ok).toBe(false);
     expect(verifyWebhookSignature(oldSecret, req.headers['x-mpdp-signature'] as string, req.body).ok).toBe(false);
     const [row] = await stack.sequelize.query<{ text: string }>('SELECT w::text AS text FROM webhooks w WHERE id = :id', { replacements: { id: webhook.id }, type: QueryTypes.SELECT });
-    expect(row!.text).not.toContain(rot.body.secret);
+    for (const s of [rot2.body.secret, rot.body.secret, oldSecret]) expect(row!.text).not.toContain(s);
   });
 
   it('updates, disables, redelivers, pages the log, and deletes', async () => {

@@ -39,8 +39,8 @@ export function updateWebhook(workspaceId: string, webhookId: string, change: Pa
   return unwrap<Webhook>(hook().$patch({ param: params(workspaceId, webhookId), json: change }));
 }
 
-export function rotateWebhookSecret(workspaceId: string, webhookId: string): Promise<WebhookWithSecret> {
-  return unwrap<WebhookWithSecret>(hook()['rotate-secret'].$post({ param: params(workspaceId, webhookId) }));
+export function rotateWebhookSecret(workspaceId: string, webhookId: string, overlapHours = 24): Promise<WebhookWithSecret> {
+  return unwrap<WebhookWithSecret>(hook()['rotate-secret'].$post({ param: params(workspaceId, webhookId), json: { overlapHours } }));
 }
 
 export function deleteWebhook(workspaceId: string, webhookId: string): Promise<{ removed: { id: string; url: string } }> {
