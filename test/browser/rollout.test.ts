@@ -246,7 +246,8 @@ describe('operators and stuck releases', () => {
     await expect.poll(() => rowB.isVisible()).toBe(true);
     expect(await rowA.textContent()).toMatch(/check the package/);
     expect(await rowA.getByRole('link', { name: 'Temporal ↗' }).getAttribute('href')).toMatch(new RegExp(`/workflows/${enc(a.id)}$`));
-    expect(await rowA.getByRole('link', { name: 'Version' }).getAttribute('href')).toContain(`/versions/${a.id.slice(8)}`);
+    // The operator is not a member of the workspace: its version page would answer "not found", so no link to it.
+    expect(await rowA.getByRole('link', { name: 'Version' }).count()).toBe(0);
     await shot(op, 'stuck-list');
 
     a.repair();
