@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { QueryTypes, type Transaction } from 'sequelize';
 import type { ActivityDeps, AuditInput } from './index.js';
-import { createOutbox, renderMail } from './mail.js';
+import { createDetailedOutbox, renderMail } from './mail.js';
 import type { AuthorizationState, IsvScope, RevocationReport } from '../workflows/contracts/authorization.js';
 import { FailureType } from '../workflows/contracts/errors.js';
 import { releaseStatusQuery, withdrawUpdate } from '../workflows/contracts/release.js';
@@ -63,7 +63,7 @@ const iso = (v: string | Date) => new Date(v).toISOString();
 
 /** Activities of the developerAuthorization workflow: its projection, its mails and the revocation cascade. */
 export function createAuthorizationActivities({ sequelize, mailer, publicUrl, temporal }: ActivityDeps) {
-  const sendOnce = createOutbox(sequelize, mailer);
+  const sendOnce = createDetailedOutbox(sequelize, mailer);
 
   /** Users of the developer workspace who are not also members of the merchant's: whose work the revocation cuts. */
   const isvMembers = `SELECT d.user_id FROM memberships d WHERE d.workspace_id = :developerWorkspaceId
@@ -153,14 +153,16 @@ export function createAuthorizationActivities({ sequelize, mailer, publicUrl, te
         if (seen.has(admin.id)) continue; // an Admin of both sides gets one mail
         seen.add(admin.id);
         heartbeat(admin.id);
-        await sendOnce(`${input.dedupeKey}:${admin.id}`, {
-          to: admin.email,
+        const outcome = await sendOnce(`${input.dedupeKey}:${admin.id}`, {
+          to: admin.email, workspaceId: admin.workspace_id, userId: admin.id, kind: 'authorizations',
           subject: fill(input.subject),
           ...renderMail({
             workspaceName: names.get(admin.workspace_id), greeting: `Hello ${admin.name},`, paragraphs: input.paragraphs.map(fill),
             action: { label: 'Open the authorization', url: `${publicUrl}/w/${admin.workspace_id}${input.link ?? `/authorizations/${input.authorizationId}`}` },
           }),
         });
+        // An Admin who turned authorization mails off is not counted as mailed.
+        if (outcome === 'suppressed') continue;
         if (input.recordFor) await record(input.recordFor, 'mailed', admin.email, { to: admin.email });
         mailed.push({ to: admin.email, at: new Date().toISOString() });
       }

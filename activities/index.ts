@@ -107,7 +107,7 @@ function heartbeat(details: unknown) {
 /** The workflow an activity runs for (null when called directly, e.g. in tests). */
 function currentWorkflowId(): string | null {
   try {
-    return Context.current().info.workflowExecution.workflowId;
+    return Context.current().info.workflowExecution?.workflowId ?? null;
   } catch {
     return null;
   }

@@ -1,11 +1,21 @@
-import type { Sequelize } from 'sequelize';
+import { QueryTypes, type Sequelize } from 'sequelize';
 import type { Mailer } from '../lib/mailer.js';
+
+/** The notification kinds a member can turn off, per workspace (everything else is always sent). */
+export const notificationKinds = ['review_requests', 'decisions', 'rollouts', 'halts', 'authorizations'] as const;
+export type NotificationKind = (typeof notificationKinds)[number];
 
 export interface OutgoingMail {
   to: string;
   subject: string;
   text: string;
   html?: string;
+  /** The workspace the mail is about: its sender name and reply-to apply. */
+  workspaceId?: string | null;
+  /** The recipient (opt-outs are looked up by this id, else by the address). */
+  userId?: string | null;
+  /** A notification: not sent when the recipient turned this kind off in the workspace. Omitted for mail that is not a notification (invitations, password reset, replies). */
+  kind?: NotificationKind | null;
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
@@ -29,21 +39,63 @@ ${o.footer ? `<div style="padding:12px 24px;border-top:1px solid #e4e7ec;color:#
   return { text, html };
 }
 
+interface MailPolicy {
+  sender_name: string | null;
+  reply_to: string | null;
+  muted: boolean;
+}
+
 /**
  * Sends each logical mail at most once: the key (minted in the workflow, per step and recipient)
  * is recorded before sending and marked sent after, so an activity retried after a successful
- * send does not send again.
+ * send does not send again. With a workspace, its sender name and reply-to apply; with a kind,
+ * a recipient who turned that kind off gets nothing (mail_log status 'suppressed', answer 'suppressed').
  */
-export function createOutbox(sequelize: Sequelize, mailer: Mailer) {
-  return async function sendOnce(dedupeKey: string, mail: OutgoingMail): Promise<'sent' | 'skipped'> {
+export function createDetailedOutbox(sequelize: Sequelize, mailer: Mailer) {
+  return async function sendOnceDetailed(dedupeKey: string, mail: OutgoingMail): Promise<'sent' | 'skipped' | 'suppressed'> {
+    const { workspaceId = null, userId = null, kind = null, ...message } = mail;
+    let policy: MailPolicy | undefined;
+    if (workspaceId) {
+      // One query: the workspace's sender settings and whether the recipient muted this kind.
+      [policy] = await sequelize.query<MailPolicy>(
+        `SELECT s.sender_name, s.reply_to,
+           COALESCE((SELECT :kind = ANY(p.muted) FROM notification_preferences p
+                     WHERE p.workspace_id = :workspaceId AND :kind IS NOT NULL
+                       AND p.user_id = COALESCE(:userId, (SELECT u.id FROM users u WHERE lower(u.email) = lower(:to)))), false) AS muted
+         FROM (SELECT 1) one LEFT JOIN workspace_mail_settings s ON s.workspace_id = :workspaceId`,
+        { replacements: { workspaceId, userId, kind, to: message.to }, type: QueryTypes.SELECT },
+      );
+    }
+    if (policy?.muted) {
+      const [rows] = await sequelize.query(
+        `INSERT INTO mail_log (dedupe_key, recipient, subject, status, workspace_id, kind) VALUES (:dedupeKey, :to, :subject, 'suppressed', :workspaceId, :kind)
+         ON CONFLICT (dedupe_key) DO UPDATE SET dedupe_key = EXCLUDED.dedupe_key RETURNING status`,
+        { replacements: { dedupeKey, to: message.to, subject: message.subject, workspaceId, kind } },
+      );
+      // A mail sent before the opt-out (and retried now) stays 'sent'.
+      return (rows as { status: string }[])[0]?.status === 'sent' ? 'skipped' : 'suppressed';
+    }
     const [rows] = await sequelize.query(
-      `INSERT INTO mail_log (dedupe_key, recipient, subject) VALUES (:dedupeKey, :to, :subject)
+      `INSERT INTO mail_log (dedupe_key, recipient, subject, workspace_id, kind) VALUES (:dedupeKey, :to, :subject, :workspaceId, :kind)
        ON CONFLICT (dedupe_key) DO UPDATE SET dedupe_key = EXCLUDED.dedupe_key RETURNING status`,
-      { replacements: { dedupeKey, to: mail.to, subject: mail.subject } },
+      { replacements: { dedupeKey, to: message.to, subject: message.subject, workspaceId, kind } },
     );
-    if ((rows as { status: string }[])[0]?.status === 'sent') return 'skipped';
-    const { messageId } = await mailer.send({ ...mail, messageId: `<${dedupeKey.replace(/[^a-zA-Z0-9._-]/g, '.')}@mpdp>` });
+    const status = (rows as { status: string }[])[0]?.status;
+    if (status === 'sent') return 'skipped';
+    if (status === 'suppressed') return 'suppressed';
+    const { messageId } = await mailer.send({
+      ...message, messageId: `<${dedupeKey.replace(/[^a-zA-Z0-9._-]/g, '.')}@mpdp>`,
+      ...(policy?.sender_name ? { fromName: policy.sender_name } : {}), ...(policy?.reply_to ? { replyTo: policy.reply_to } : {}),
+    });
     await sequelize.query(`UPDATE mail_log SET status = 'sent', sent_at = now(), message_id = :messageId WHERE dedupe_key = :dedupeKey`, { replacements: { dedupeKey, messageId } });
     return 'sent';
+  };
+}
+
+/** The outbox as every mail activity uses it: 'skipped' covers both "sent before" and "recipient opted out". */
+export function createOutbox(sequelize: Sequelize, mailer: Mailer) {
+  const sendOnceDetailed = createDetailedOutbox(sequelize, mailer);
+  return async function sendOnce(dedupeKey: string, mail: OutgoingMail): Promise<'sent' | 'skipped'> {
+    return (await sendOnceDetailed(dedupeKey, mail)) === 'sent' ? 'sent' : 'skipped';
   };
 }

@@ -96,6 +96,7 @@ export function createMemberActivities({ sequelize, mailer, publicUrl, secretKey
       } catch { /* called outside an activity (tests) */ }
       return sendOnce(input.dedupeKey, {
         to: input.email,
+        workspaceId: input.workspaceId,
         subject: input.kind === 'reminder' ? `Reminder: your invitation to ${workspaceName} expires soon` : `You are invited to join ${workspaceName} on mpdp`,
         ...renderMail({
           workspaceName,

@@ -3,7 +3,7 @@ import { QueryTypes } from 'sequelize';
 import type { PipelineKind, ReleaseState } from '../workflows/contracts/release.js';
 import type { ActivityDeps, AuditInput } from './index.js';
 import { announce, appendAudit } from './audit.js';
-import { createOutbox, renderMail } from './mail.js';
+import { createOutbox, renderMail, type NotificationKind } from './mail.js';
 
 /** The pipeline's row, as the read model keeps it (the timeline lives in the audit log). */
 export type PipelineRow = Omit<ReleaseState, 'timeline' | 'waitingFor'> & { waitingFor: string; at: string; decidedAt: string | null };
@@ -39,6 +39,21 @@ export interface PipelineMail {
   /** Path in the console, e.g. /w/<ws>/mini-programs/<mp>/versions/<v>. */
   link: string;
   linkLabel: string;
+  /** The notification kind (recipients may turn it off); derived from the dedupe key when omitted. */
+  kind?: NotificationKind;
+}
+
+/**
+ * The kind of a pipeline mail from its step (the dedupe key's suffix): review requests, reminders
+ * and escalations are review_requests; the decision is decisions; an auto-halt is halts; every
+ * other pipeline notice (stages, release) is rollouts.
+ */
+export function pipelineMailKind(m: Pick<PipelineMail, 'dedupeKey' | 'kind'>): NotificationKind {
+  if (m.kind) return m.kind;
+  if (/:review-(requested|reminder|escalation)$/.test(m.dedupeKey)) return 'review_requests';
+  if (/:decision$/.test(m.dedupeKey)) return 'decisions';
+  if (/:halted(:|$)/.test(m.dedupeKey)) return 'halts';
+  return 'rollouts';
 }
 
 const kindLabel: Record<PipelineKind, string> = { release: 'release', rollback: 'rollback', offline: 'take-offline request' };
@@ -140,7 +155,7 @@ export function createPipelineActivities({ sequelize, mailer, publicUrl }: Activ
       for (const person of people) {
         heartbeat(person.id);
         const outcome = await sendOnce(`${m.dedupeKey}:${person.id}`, {
-          to: person.email,
+          to: person.email, workspaceId: m.workspaceId, userId: person.id, kind: pipelineMailKind(m),
           subject: m.subject,
           ...renderMail({ workspaceName: workspace?.name, greeting: `Hello ${person.name},`, paragraphs: m.paragraphs, action: { label: m.linkLabel, url: `${publicUrl}${m.link}` } }),
         });

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Sequelize } from 'sequelize';
 import type { Config } from '../lib/config.js';
 import type { PackageStore } from '../lib/storage.js';
-import type { IsvScope, MiniProgramRole, WorkspaceRole } from '../lib/permissions.js';
+import type { ApiKeyScope, IsvScope, MiniProgramRole, WorkspaceRole } from '../lib/permissions.js';
 import type { ChangeHub } from './events.js';
 
 /** What the API is built over; created once in server.ts (or a test) and handed to createApp. */
@@ -34,7 +34,9 @@ export interface AppEnv {
     startedAt: number;
     user: AuthedUser | null;
     /** How the request authenticated: a console session (needs CSRF) or a bearer token. */
-    authKind: 'session' | 'token' | 'invalid_token' | null;
+    authKind: 'session' | 'token' | 'invalid_token' | 'api_key' | 'invalid_api_key' | null;
+    /** A workspace API key (server-to-server): its workspace and scopes; never a person. */
+    apiKey: { id: string; workspaceId: string; name: string; scopes: ApiKeyScope[] } | null;
     sessionHash: string | null;
     csrfToken: string | null;
     /** The caller's role in the :workspaceId of the path, when there is one. */
@@ -46,5 +48,7 @@ export interface AppEnv {
     grants: IsvScope[];
     /** The caller's developer workspace held a grant on that mini program that is no longer active (revoked, lapsed…): refused with 403, not hidden. */
     grantEnded: string | null;
+    /** Set by the terms write gate (api/routes/preferences.ts) on a member's write while the workspace's current terms wait for their acceptance. */
+    termsPending: { version: number; title: string } | null;
   };
 }

@@ -16,6 +16,8 @@ const failureStatus: Record<string, 403 | 404 | 409 | 400> = {
   reason_required: 400,
   invalid_plan: 400,
   not_a_narrowing: 400,
+  own_change: 403,
+  not_proposer: 403,
   validation_failed: 400,
 };
 

@@ -4,9 +4,10 @@ import type pg from 'pg';
 import { QueryTypes, type Sequelize } from 'sequelize';
 import { randomUUID } from 'node:crypto';
 import { AppError, forbidden, notFound, unauthenticated } from '../lib/errors.js';
-import { can, principalsOf, type IsvScope, type MiniProgramRole, type Permission, type WorkspaceRole } from '../lib/permissions.js';
+import { can, principalsOf, type ApiKeyScope, type IsvScope, type MiniProgramRole, type Permission, type WorkspaceRole } from '../lib/permissions.js';
 import type { AppEnv } from './deps.js';
 import { sha256 } from './passwords.js';
+import { hashApiKey, looksLikeApiKey, parseApiKey } from '../lib/api-keys.js';
 
 export const sessionCookie = 'mpdp_session';
 
@@ -74,6 +75,7 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
     c.set('grants', []);
     c.set('grantEnded', null);
     c.set('authKind', null);
+    c.set('apiKey', null);
     c.set('sessionHash', null);
     c.set('csrfToken', null);
     const ws = /\/workspaces\/([^/]+)/.exec(c.req.path)?.[1] ?? null;
@@ -82,7 +84,25 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
     c.set('workspaceId', ws);
     const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
     const cookie = getCookie(c, sessionCookie);
-    if (bearer) {
+    if (bearer && looksLikeApiKey(bearer)) {
+      // A workspace API key: acts only in its own workspace, with its scopes as principals; not a person.
+      c.set('authKind', 'invalid_api_key');
+      const parsed = parseApiKey(bearer);
+      const [key] = parsed
+        ? await sequelize.query<{ id: string; workspace_id: string; name: string; scopes: ApiKeyScope[]; used_stale: boolean }>(
+          `SELECT id, workspace_id, name, scopes, (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') AS used_stale FROM workspace_api_keys
+           WHERE id = :id AND secret_hash = :hash AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+          { replacements: { id: parsed.id, hash: hashApiKey(bearer) }, type: QueryTypes.SELECT },
+        )
+        : [];
+      if (key) {
+        if (key.used_stale) await sequelize.query('UPDATE workspace_api_keys SET last_used_at = now() WHERE id = :id', { replacements: { id: key.id } });
+        c.set('user', { id: key.id, email: '', name: `API key ${key.name}`, isOperator: false });
+        c.set('apiKey', { id: key.id, workspaceId: key.workspace_id, name: key.name, scopes: key.scopes });
+        c.set('authKind', 'api_key');
+      }
+      return next();
+    } else if (bearer) {
       const [row] = await sequelize.query<AuthRow>(
         `SELECT u.id, u.email, u.name, u.is_operator, NULL AS csrf_token, ${membershipColumns(':ws', ':mp').replace('%FROM%', 'api_tokens t JOIN users u ON u.id = t.user_id')}
          WHERE t.token_hash = :hash AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())`,
@@ -138,6 +158,7 @@ export const csrf: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 function refuseAnonymous(c: Context<AppEnv>): never {
+  if (c.get('authKind') === 'invalid_api_key') throw new AppError(401, 'invalid_api_key', 'The workspace API key is unknown, revoked or expired');
   if (c.get('authKind') === 'invalid_token') throw new AppError(401, 'invalid_token', 'The API token is unknown, revoked or expired');
   throw unauthenticated();
 }
@@ -158,8 +179,12 @@ export const publicRoute: MiddlewareHandler<AppEnv> = tagged({ kind: 'public' },
 /** A route any signed-in user may call, about themselves. */
 export const requireUser: MiddlewareHandler<AppEnv> = tagged({ kind: 'user' }, async (c, next) => {
   if (!c.get('user')) refuseAnonymous(c);
+  if (c.get('apiKey')) throw apiKeyNotAllowed();
   await next();
 });
+
+/** Routes about a person (or the platform) refuse workspace API keys: a key is not a person. */
+const apiKeyNotAllowed = () => new AppError(403, 'api_key_not_allowed', 'A workspace API key cannot call this route: it acts for its workspace, not for a person');
 
 /**
  * The permission gate every workspace route names. A workspace the caller does not belong to
@@ -172,17 +197,24 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
     const role = c.get('role');
     const miniProgramRole = c.get('miniProgramRole');
     const grants = c.get('grants') ?? [];
-    if (!role && !miniProgramRole && !grants.length) {
+    // A workspace API key holds its scopes in its own workspace only: anywhere else it sees nothing.
+    const key = c.get('apiKey');
+    const keyScopes = key && key.workspaceId === c.get('workspaceId') ? key.scopes : [];
+    if (!role && !miniProgramRole && !grants.length && !keyScopes.length) {
       // An ISV whose grant on this mini program ended learns so (it knows the merchant already); anyone else sees nothing.
       const ended = c.get('grantEnded');
       if (ended) throw new AppError(403, 'authorization_ended', `Your developer workspace's authorization on this mini program is ${ended === 'revoking' ? 'revoked' : ended}`, { status: ended });
       throw notFound('Workspace');
     }
-    const who = principalsOf({ role, miniProgramRole, isOperator: user.isOperator, grants });
+    const who = principalsOf({ role, miniProgramRole, isOperator: user.isOperator, grants, keyScopes });
     if (!can(who, permission)) {
+      if (key) throw forbidden(`This API key's scopes (${key.scopes.join(', ')}) do not allow ${permission}`);
       const held = [role, miniProgramRole && `${miniProgramRole} of this mini program`, grants.length && `developer authorization: ${grants.join(', ')}`].filter(Boolean).join(', ');
       throw forbidden(`Your ${role || miniProgramRole ? 'role' : 'access'} (${held}) does not allow ${permission}`);
     }
+    // Terms of service: the write gate found the current version unaccepted (checked after the permission, so refusals keep their order).
+    const terms = c.get('termsPending');
+    if (terms) throw new AppError(403, 'terms_not_accepted', `Accept the workspace's terms of service (version ${terms.version}: ${terms.title}) before making changes`, { version: terms.version });
     await next();
   });
 }
@@ -192,6 +224,7 @@ export function requirePlatformPermission(permission: Permission): MiddlewareHan
   return tagged({ kind: 'platform', permission }, async (c, next) => {
     const user = c.get('user');
     if (!user) refuseAnonymous(c);
+    if (c.get('apiKey')) throw apiKeyNotAllowed();
     if (!can(principalsOf({ role: null, isOperator: user.isOperator }), permission)) throw forbidden(`Only a platform operator may use ${permission}`);
     await next();
   });

@@ -11,6 +11,7 @@ import { Exit, UsageError, commonOptions, parse, required } from './args.js';
 import { ApiClient, ApiError, NetworkError, newIdempotencyKey, type Me, type MiniProgram, type PreviewLink, type RetryNotice, type Version, type VersionDetail } from './client.js';
 import { configPath, normaliseServer, resolveCredentials, writeConfig } from './config.js';
 import { ExitCode, NotSignedIn, errorCodeOf, exitCodeOf, exitCodesHelp } from './exit-codes.js';
+import { missingJsapiLines } from './jsapi-errors.js';
 import { loadPackage } from './pack.js';
 import { ProgressBar } from './progress.js';
 import { formatEntry, goodEndings, summaryLines, watchVersion } from './watch.js';
@@ -471,6 +472,9 @@ function printError(e: unknown, output: Output, command: string) {
   } else if (e instanceof UsageError) {
     output.note(`mpdp ${command}: ${e.message}`);
     output.note(`Run "mpdp ${command} --help" for usage.`);
+  } else if (e instanceof ApiError && e.code === 'jsapi_not_granted' && Array.isArray(e.details.missing)) {
+    output.note(`error: the package uses ${e.details.missing.length} JSAPI(s) this mini program may not call (${e.code}):`);
+    for (const line of missingJsapiLines(e.details.missing)) output.note(line);
   } else if (e instanceof ApiError) {
     output.note(`error: ${e.message} (${e.code})`);
     for (const [k, v] of Object.entries(e.details)) {

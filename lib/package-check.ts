@@ -49,6 +49,8 @@ export interface PackageSummary {
   manifestVersion: string | null;
   /** Best-effort display name (app.json `name`, project config, package.json, window title), or null. */
   appName: string | null;
+  /** Content of the file entries `opts.collect` asked for (path → bytes), read in the same pass. */
+  collected?: Map<string, Buffer>;
 }
 
 /** Every code a {@link PackageError} can carry. */
@@ -89,11 +91,13 @@ type RootJsonFile = (typeof ROOT_JSON_FILES)[number];
  *   package itself declares a version (app.json, package.json, project.config.json or
  *   mini.project.json `version`) it must be identical
  * @param opts.limits resource limits, {@link defaultPackageLimits} by default
+ * @param opts.collect keep the content of the file entries it accepts (normalised path) in
+ *   `summary.collected`, so that callers scanning contents (lib/jsapi-scan.ts) do not unzip twice
  * @throws {PackageError} when the package is rejected
  */
 export async function checkPackage(
   zip: Buffer,
-  opts: { version: string; limits?: PackageLimits },
+  opts: { version: string; limits?: PackageLimits; collect?: (path: string) => boolean },
 ): Promise<PackageSummary> {
   const limits = opts.limits ?? defaultPackageLimits;
   if (typeof opts.version !== 'string' || !isSemver(opts.version)) {
@@ -102,7 +106,7 @@ export async function checkPackage(
     });
   }
 
-  const scan = await scanZip(zip, limits);
+  const scan = await scanZip(zip, limits, opts.collect);
 
   const appJson = scan.rootJson.get('app.json');
   if (appJson === undefined) {
@@ -157,6 +161,7 @@ export async function checkPackage(
     uncompressedBytes: scan.uncompressedBytes,
     manifestVersion,
     appName: findAppName(docs),
+    ...(opts.collect ? { collected: scan.collected } : {}),
   };
 }
 
@@ -170,12 +175,14 @@ interface ZipScan {
   rootJson: Map<RootJsonFile, Buffer>;
   entryCount: number;
   uncompressedBytes: number;
+  /** Entries kept for `collect`. */
+  collected: Map<string, Buffer>;
 }
 
 /** Read every entry once, enforcing path safety and size limits on real inflated bytes. */
-async function scanZip(zip: Buffer, limits: PackageLimits): Promise<ZipScan> {
+async function scanZip(zip: Buffer, limits: PackageLimits, collect?: (path: string) => boolean): Promise<ZipScan> {
   const zipfile = await openZip(zip);
-  const scan: ZipScan = { files: new Set(), rootJson: new Map(), entryCount: 0, uncompressedBytes: 0 };
+  const scan: ZipScan = { files: new Set(), rootJson: new Map(), entryCount: 0, uncompressedBytes: 0, collected: new Map() };
   let current: string | undefined;
   try {
     if (zipfile.entryCount > limits.maxEntries) throw tooManyEntries(zipfile.entryCount, limits);
@@ -194,7 +201,8 @@ async function scanZip(zip: Buffer, limits: PackageLimits): Promise<ZipScan> {
 
       // ...then the real count, which does not trust the headers at all.
       const path = normalisePath(name);
-      const keep = (ROOT_JSON_FILES as readonly string[]).includes(path);
+      const wanted = collect !== undefined && !name.endsWith('/') && collect(path);
+      const keep = wanted || (ROOT_JSON_FILES as readonly string[]).includes(path);
       const chunks: Buffer[] = [];
       let entryBytes = 0;
       let crc = 0;
@@ -214,7 +222,11 @@ async function scanZip(zip: Buffer, limits: PackageLimits): Promise<ZipScan> {
 
       if (name.endsWith('/')) continue; // directory entry
       scan.files.add(path);
-      if (keep) scan.rootJson.set(path as RootJsonFile, Buffer.concat(chunks));
+      if (keep) {
+        const content = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+        if ((ROOT_JSON_FILES as readonly string[]).includes(path)) scan.rootJson.set(path as RootJsonFile, content);
+        if (wanted) scan.collected.set(path, content);
+      }
     }
     return scan;
   } catch (err) {

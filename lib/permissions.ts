@@ -91,6 +91,8 @@ export const permissionTable = {
   /** The features a mini program holds, and applying for more. */
   'miniProgram.features.read': [...members, 'mp:owner', 'mp:developer', 'isv:view'],
   'miniProgram.features.apply': ['admin', 'developer', 'mp:owner', 'mp:developer', 'isv:submit'],
+  /** Take a feature back from a mini program. */
+  'miniProgram.features.revoke': ['admin'],
   /** Host apps (the super apps that run mini programs) and their keys. */
   'hostApp.read': members,
   'hostApp.manage': ['admin'],

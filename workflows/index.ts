@@ -4,3 +4,5 @@ export { pingWorkflow } from './ping.js';
 export { memberInvitation } from './invitation.js';
 export { accountApplication, passwordResetMail } from './account-application.js';
 export { developerAuthorization } from './authorization.js';
+export { featureChange, featureActivation } from './feature-change.js';
+export { feedbackReply } from './feedback.js';

@@ -36,6 +36,9 @@ const ResolveSchema = z
     packageSha256: z.string(),
     channel: z.enum(channels).describe('live: the live version; rollout: the user is in the staged rollout\'s share; whitelist: the user is a tester and the rollout serves testers'),
     rolloutPercent: z.number().nullable().describe('share of users the staged rollout serves now (0–100), null when none is rolling out or paused'),
+    domains: z
+      .object({ server: z.array(z.string()), webview: z.array(z.string()) })
+      .describe('the workspace\'s domain preference as it was when this version was submitted: origins (https://, wss://; a leading *. matches subdomains) the runtime lets it call / open in a web view; empty lists for versions submitted before domain preferences existed'),
   })
   .openapi('ResolvedVersion');
 
@@ -76,16 +79,21 @@ interface Plan {
   testers: { ids: Set<string>; emails: Set<string>; body: string } | null;
 }
 
+interface VersionDomains { server: string[]; webview: string[] }
+const noDomains: VersionDomains = { server: [], webview: [] };
+
 interface PlanRow {
   workspace_id: string;
   status: string;
   live_version_id: string | null;
   live_version: string | null;
   live_sha: string | null;
+  live_domains: VersionDomains | null;
   r_status: string | null;
   r_version_id: string | null;
   r_version: string | null;
   r_sha: string | null;
+  r_domains: VersionDomains | null;
   r_percent: number | null;
   r_whitelist: boolean | null;
 }
@@ -137,8 +145,8 @@ export function runtimeRoutes(deps: ApiDeps) {
     const loadedAt = Date.now();
     const { rows: [row] } = await pool.query<PlanRow>({
       name: 'mpdp_runtime_plan',
-      text: `SELECT m.workspace_id, m.status, m.live_version_id, lv.version AS live_version, lv.package_sha256 AS live_sha,
-               r.status AS r_status, r.version_id AS r_version_id, rv.version AS r_version, rv.package_sha256 AS r_sha,
+      text: `SELECT m.workspace_id, m.status, m.live_version_id, lv.version AS live_version, lv.package_sha256 AS live_sha, lv.domains AS live_domains,
+               r.status AS r_status, r.version_id AS r_version_id, rv.version AS r_version, rv.package_sha256 AS r_sha, rv.domains AS r_domains,
                r.percent::float8 AS r_percent, r.whitelist AS r_whitelist
              FROM mini_programs m
              LEFT JOIN versions lv ON lv.id = m.live_version_id
@@ -153,15 +161,16 @@ export function runtimeRoutes(deps: ApiDeps) {
 
     const active = row.r_status === 'rolling_out' || row.r_status === 'paused';
     const percent = active ? Number(row.r_percent ?? 0) : null;
-    const body = (versionId: string, version: string, sha: string, channel: Channel) =>
-      JSON.stringify({ miniProgramId, versionId, version, packageUrl: packageUrl(sha), packageSha256: sha, channel, rolloutPercent: percent });
-    const target = row.r_version_id && row.r_version && row.r_sha ? { id: row.r_version_id, version: row.r_version, sha: row.r_sha } : null;
+    // Each answer carries the domain lists shipped with its version (read with the version, in the same query).
+    const body = (versionId: string, version: string, sha: string, channel: Channel, domains: VersionDomains | null) =>
+      JSON.stringify({ miniProgramId, versionId, version, packageUrl: packageUrl(sha), packageSha256: sha, channel, rolloutPercent: percent, domains: domains ?? noDomains });
+    const target = row.r_version_id && row.r_version && row.r_sha ? { id: row.r_version_id, version: row.r_version, sha: row.r_sha, domains: row.r_domains } : null;
 
-    if (row.r_status === 'completed' && target) plan.live = body(target.id, target.version, target.sha, 'live');
-    else if (row.live_version_id && row.live_version && row.live_sha) plan.live = body(row.live_version_id, row.live_version, row.live_sha, 'live');
+    if (row.r_status === 'completed' && target) plan.live = body(target.id, target.version, target.sha, 'live', target.domains);
+    else if (row.live_version_id && row.live_version && row.live_sha) plan.live = body(row.live_version_id, row.live_version, row.live_sha, 'live', row.live_domains);
     if (active && target) {
       plan.limit = cohortLimit(percent ?? 0);
-      plan.cohort = body(target.id, target.version, target.sha, 'rollout');
+      plan.cohort = body(target.id, target.version, target.sha, 'rollout', target.domains);
       if (row.r_whitelist) {
         // Testers of this mini program or of its whole workspace, matched by account id or address.
         const { rows } = await pool.query<{ user_id: string | null; email: string }>({
@@ -172,7 +181,7 @@ export function runtimeRoutes(deps: ApiDeps) {
         plan.testers = {
           ids: new Set(rows.flatMap((r) => (r.user_id ? [r.user_id] : []))),
           emails: new Set(rows.map((r) => r.email)),
-          body: body(target.id, target.version, target.sha, 'whitelist'),
+          body: body(target.id, target.version, target.sha, 'whitelist', target.domains),
         };
       }
     }

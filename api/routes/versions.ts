@@ -8,6 +8,8 @@ import { allowedVersionActions } from '../../lib/actions.js';
 import { AppError, notFound } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { checkPackage, PackageError } from '../../lib/package-check.js';
+import { jsapiScanTargets, missingForSubmit, storeVersionJsapis, versionJsapiReport } from '../../lib/jsapi-check.js';
+import { missingMessage, scanPackageFiles } from '../../lib/jsapi-scan.js';
 import type { Permission } from '../../lib/permissions.js';
 import { miniProgramWorkflowId, submitUpdate, uploadVersionUpdate } from '../../workflows/contracts/mini-program.js';
 import {
@@ -19,6 +21,7 @@ import { requirePermission } from '../middleware.js';
 import { normalizeState, pipelineView } from '../pipeline-view.js';
 import { findMiniProgram, listVersions } from '../queries.js';
 import { planProblem, releaseConfigOf } from './pipelines.js';
+import { snapshotVersionDomains } from './branding.js';
 import { AuditSchema, ErrorSchema, MiniProgramParams, RolloutStageSchema, VersionDetailViewSchema, VersionParams, VersionSchema, errorResponses, json } from '../schemas.js';
 
 const semver = z.string().trim().regex(/^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, 'must be a semantic version such as 1.2.0');
@@ -63,6 +66,24 @@ const safeFileName = (name: string) => name.replace(/[\\/]/g, '_').replace(/[\u0
 const sizeCodes = new Set(['package_entry_too_large', 'package_too_large_uncompressed', 'package_too_many_entries']);
 
 type Command = 'approve' | 'reject' | 'withdraw' | 'release';
+
+const FeatureRefSchema = z.object({ featureId: z.string(), key: z.string().optional(), name: z.string(), accessMode: z.enum(['direct', 'activation']).optional() });
+const JsapiUsageSchema = z
+  .object({
+    items: z.array(z.object({
+      api: z.string(),
+      permissionLevel: z.enum(['open', 'needs_feature', 'restricted']).nullable(),
+      status: z.enum(['active', 'deprecated', 'disabled']).nullable(),
+      allowed: z.boolean(),
+      reason: z.enum(['not_granted', 'unknown', 'disabled']).nullable().describe('why it may not be called (null when allowed)'),
+      grantedVia: z.array(FeatureRefSchema).describe('held features that grant it'),
+      calls: z.array(z.object({ file: z.string(), line: z.number().int(), column: z.number().int(), via: z.enum(['call', 'manifest']) })).describe('where it is used (the first 20)'),
+      callCount: z.number().int(),
+    })),
+    missingCount: z.number().int(),
+    callCount: z.number().int(),
+  })
+  .openapi('VersionJsapis');
 
 /** A refusal the shared error funnel does not know (yet): one approval per reviewer. */
 function alreadyApproved(err: unknown): AppError | null {
@@ -314,7 +335,7 @@ export function versionRoutes(deps: ApiDeps) {
         const bytes = Buffer.from(await file.arrayBuffer());
         let summary;
         try {
-          summary = await checkPackage(bytes, { version: form.version });
+          summary = await checkPackage(bytes, { version: form.version, collect: jsapiScanTargets });
         } catch (err) {
           if (err instanceof PackageError) throw new AppError(sizeCodes.has(err.code) ? 413 : 400, err.code, err.message, err.details);
           throw err;
@@ -326,6 +347,8 @@ export function versionRoutes(deps: ApiDeps) {
           args: [{ versionId, version: form.version, packageSha256: summary.sha256, packageSize: summary.size, pageCount, notes: form.notes, actorId: user.id }],
           updateId: key ? `${user.id}:upload:${key.slice(0, 200)}` : undefined,
         });
+        // The JSAPIs it uses (the submit checks them against the features the mini program holds).
+        await storeVersionJsapis(sequelize, versionId, scanPackageFiles(summary.collected ?? new Map()));
         const [version] = await listVersions(sequelize, { workspaceId, miniProgramId, versionId, role: c.get('role'), miniProgramRole: c.get('miniProgramRole'), grants: c.get('grants'), userId: user.id });
         return c.json(version!, 201);
       },
@@ -339,6 +362,20 @@ export function versionRoutes(deps: ApiDeps) {
       async (c) => {
         const { workspaceId, miniProgramId, versionId } = c.req.valid('param');
         return c.json(await detail(c, workspaceId, miniProgramId, versionId), 200);
+      },
+    )
+    .openapi(
+      createRoute({
+        method: 'get', path: '/workspaces/{workspaceId}/mini-programs/{miniProgramId}/versions/{versionId}/jsapis', tags: ['versions'],
+        summary: 'The JSAPIs the version\'s package uses (calls found by the package scan, app.json declarations), each with where it is used and whether the mini program may call it now',
+        middleware: [requirePermission('version.read')], request: { params: VersionParams },
+        responses: { 200: json(JsapiUsageSchema, 'Usage'), ...errorResponses },
+      }),
+      async (c) => {
+        const { workspaceId, miniProgramId, versionId } = c.req.valid('param');
+        const report = await versionJsapiReport(sequelize, store, { workspaceId, miniProgramId, versionId });
+        if (!report) throw notFound('Version');
+        return c.json({ items: report.verdicts, missingCount: report.missing.length, callCount: report.callCount }, 200);
       },
     )
     .openapi(
@@ -378,9 +415,14 @@ export function versionRoutes(deps: ApiDeps) {
         const parsed = SubmitBody.safeParse((await c.req.json().catch(() => ({}))) ?? {});
         if (!parsed.success) throw new AppError(400, 'validation_failed', 'hotfix: must be true or false', { fields: z.flattenError(parsed.error).fieldErrors });
         const [, policy] = await Promise.all([ensureVersion(workspaceId, miniProgramId, versionId), releasePolicy(workspaceId)]);
+        // Every JSAPI the package uses must be open or granted by a feature the mini program holds.
+        const missingJsapis = await missingForSubmit(sequelize, store, { workspaceId, miniProgramId, versionId });
+        if (missingJsapis.length > 0) throw new AppError(422, 'jsapi_not_granted', missingMessage(missingJsapis), { missing: missingJsapis });
         await temporal.workflow.getHandle(miniProgramWorkflowId(miniProgramId)).executeUpdate(submitUpdate, {
           args: [{ versionId, actorId: c.get('user')!.id, hotfix: parsed.data.hotfix ?? false, policy, config: releaseConfigOf(config) }], updateId: updateId(c, 'submit'),
         });
+        // The domain preference ships with the release: the runtime enforces the lists as they were at submission.
+        await snapshotVersionDomains(sequelize, workspaceId, versionId);
         return c.json(await detail(c, workspaceId, miniProgramId, versionId), 200);
       },
     )
