@@ -62,6 +62,11 @@ export async function listVersions(sequelize: Sequelize, o: { workspaceId: strin
 
 export async function userNames(sequelize: Sequelize, ids: string[]): Promise<Map<string, string>> {
   if (!ids.length) return new Map();
-  const rows = await sequelize.query<{ id: string; name: string }>('SELECT id, name FROM users WHERE id IN (:ids)', { replacements: { ids }, type: QueryTypes.SELECT });
+  // A workspace API key acts as itself (its id is the actor): named "API key <name>".
+  const rows = await sequelize.query<{ id: string; name: string }>(
+    `SELECT id, name FROM users WHERE id IN (:ids)
+     UNION ALL SELECT id, 'API key ' || name FROM workspace_api_keys WHERE id IN (:ids)`,
+    { replacements: { ids }, type: QueryTypes.SELECT },
+  );
   return new Map(rows.map((r) => [r.id, r.name]));
 }

@@ -104,11 +104,11 @@ describe('mail and terms settings in the console', () => {
     await expect.poll(() => dev.getByTestId('terms-gate').isVisible(), { timeout: 15_000 }).toBe(true);
     await expect.poll(() => dev.getByRole('heading', { name: 'Acme workspace terms' }).isVisible()).toBe(true);
     expect(await dev.getByText(/Version 1 · published/).isVisible()).toBe(true);
-    expect(await dev.getByRole('heading', { name: 'Mini programs' }).count()).toBe(0);
+    expect(await dev.getByRole('heading', { name: 'Mini programs', exact: true }).count()).toBe(0);
     expect(await dev.getByRole('button', { name: 'Sign out' }).isVisible()).toBe(true);
     await shot(dev, '44-terms-gate');
     await dev.getByTestId('terms-accept').click();
-    await expect.poll(() => dev.getByRole('heading', { name: 'Mini programs' }).isVisible()).toBe(true);
+    await expect.poll(() => dev.getByRole('heading', { name: 'Mini programs', exact: true }).isVisible()).toBe(true);
     expect(await dev.getByTestId('terms-gate').count()).toBe(0);
     await shot(dev, '45-after-accept');
     const [acc] = await stack.sequelize.query<{ version: number; user_agent: string }>('SELECT version, user_agent FROM terms_acceptances WHERE workspace_id = :ws AND user_id = :u', { replacements: { ws, u: stack.users.developer.id }, type: QueryTypes.SELECT });
@@ -150,6 +150,6 @@ describe('mail and terms settings in the console', () => {
     await expect.poll(() => dev.getByText(/Version 2 · published/).isVisible()).toBe(true);
     await shot(dev, '48-terms-gate-v2');
     await dev.getByTestId('terms-accept').click();
-    await expect.poll(() => dev.getByRole('heading', { name: 'Mini programs' }).isVisible()).toBe(true);
+    await expect.poll(() => dev.getByRole('heading', { name: 'Mini programs', exact: true }).isVisible()).toBe(true);
   }, 240_000);
 });

@@ -127,6 +127,8 @@ describe('resolve', () => {
     expect(r.body).toEqual({
       miniProgramId: main.id, versionId: main.v1.id, version: '1.0.0', packageSha256: main.v1.sha,
       packageUrl: expect.stringMatching(new RegExp(`/api/v1/runtime/packages/${main.v1.sha}$`)), channel: 'live', rolloutPercent: null,
+      // The domains the version shipped with (none set in this workspace when it was submitted).
+      domains: { server: [], webview: [] },
     });
     expect(r.headers.get('cache-control')).toBe('no-store');
 
