@@ -80,7 +80,21 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
     c.set('csrfToken', null);
     const ws = /\/workspaces\/([^/]+)/.exec(c.req.path)?.[1] ?? null;
     // A per-mini-program role counts only on that mini program's routes, inside its workspace.
-    const mp = ws ? (/\/workspaces\/[^/]+\/mini-programs\/([^/]+)/.exec(c.req.path)?.[1] ?? null) : null;
+    let mp = ws ? (/\/workspaces\/[^/]+\/mini-programs\/([^/]+)/.exec(c.req.path)?.[1] ?? null) : null;
+    // A pipeline's routes are its mini program's routes too: an owner of the mini program drives its rollout.
+    const pipelineId = ws && !mp ? /\/workspaces\/[^/]+\/pipelines\/([^/]+)/.exec(c.req.path)?.[1] : undefined;
+    if (pipelineId) {
+      let id = pipelineId;
+      try {
+        id = decodeURIComponent(pipelineId);
+      } catch {
+        /* a malformed id finds no pipeline */
+      }
+      const [row] = await sequelize.query<{ mini_program_id: string }>('SELECT mini_program_id FROM pipelines WHERE id = :id AND workspace_id = :ws', {
+        replacements: { id, ws }, type: QueryTypes.SELECT,
+      });
+      mp = row?.mini_program_id ?? null;
+    }
     c.set('workspaceId', ws);
     const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
     const cookie = getCookie(c, sessionCookie);

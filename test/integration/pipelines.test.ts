@@ -207,6 +207,18 @@ describe('a staged rollout with a custom plan', () => {
     expect(resumed.status).toBe(200);
     expect(resumed.body.pipeline.status).toBe('rolling_out');
     expect(resumed.body.pipeline.rollout.soakEndsAt).not.toBeNull();
+
+    // The pipeline's routes are its mini program's: a Reviewer who owns this mini program drives its rollout.
+    const owned = await admin.request('PUT', `${ws}/mini-programs/${mp}/roles/${stack.users.reviewer.id}`, { role: 'owner' });
+    expect(owned.status, JSON.stringify(owned.body)).toBe(200);
+    try {
+      const ownerPause = await rev.post(`${pipelineUrl(id)}/pause`, {});
+      expect(ownerPause.status, JSON.stringify(ownerPause.body)).toBe(200);
+      expect((await rev.post(`${pipelineUrl(id)}/resume`, {})).status).toBe(200);
+    } finally {
+      expect((await admin.request('DELETE', `${ws}/mini-programs/${mp}/roles/${stack.users.reviewer.id}`)).status).toBe(200);
+    }
+    expect((await rev.post(`${pipelineUrl(id)}/pause`, {})).status).toBe(403);
   });
 
   it('advances by hand to 50%, then to 100%: the version is live and the release completes', async () => {
