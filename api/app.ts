@@ -26,6 +26,10 @@ import { workspaceSettingsRoutes } from './routes/workspace-settings.js';
 import { feedbackRoutes } from './routes/feedback.js';
 import { brandingRoutes } from './routes/branding.js';
 import { preferencesRoutes, termsWriteGate } from './routes/preferences.js';
+import { analyticsRoutes } from './routes/analytics.js';
+import { crashRoutes } from './routes/crashes.js';
+import { collectEdge, collectRoutes } from './routes/collect.js';
+import { createIngest } from '../lib/analytics/wiring.js';
 import { AppError } from '../lib/errors.js';
 
 /** The API's human index: the routes of the OpenAPI document. */
@@ -37,7 +41,9 @@ const docsPage = `<!doctype html><html><head><title>mpdp API</title><meta charse
 <script>fetch('/api/v1/openapi.json').then(r=>r.json()).then(d=>{const o=document.getElementById('ops');o.innerHTML='';for(const [p,ms] of Object.entries(d.paths))for(const [m,op] of Object.entries(ms)){const e=document.createElement('div');e.className='op';e.innerHTML='<span class="m '+m+'">'+m+'</span><code></code><div class="tag"></div>';e.querySelector('code').textContent='/api/v1'+p;e.querySelector('.tag').textContent=(op.tags||[]).join(', ')+' — '+(op.summary||'');o.appendChild(e)}})</script></body></html>`;
 
 /** Builds the whole HTTP app over its dependencies; server.ts is the only file that listens. */
-export function createApp(deps: ApiDeps) {
+export function createApp(given: ApiDeps) {
+  // One ingest buffer per API process: events are batched in memory and written by its flusher.
+  const deps: ApiDeps & { ingest: NonNullable<ApiDeps['ingest']> } = { ...given, ingest: given.ingest ?? createIngest(given) };
   const api = new OpenAPIHono<AppEnv>({
     // Every validation failure has the same shape: 400, a code, and the bad fields.
     defaultHook: (result) => {
@@ -66,7 +72,10 @@ export function createApp(deps: ApiDeps) {
     .route('/', workspaceSettingsRoutes(deps))
     .route('/', feedbackRoutes(deps))
     .route('/', brandingRoutes(deps))
-    .route('/', preferencesRoutes(deps));
+    .route('/', preferencesRoutes(deps))
+    .route('/', collectRoutes(deps))
+    .route('/', analyticsRoutes(deps))
+    .route('/', crashRoutes(deps));
 
   api.get('/sample-package', publicRoute, (c) => {
     const file = path.join(deps.config.dataDir, 'sample-package.zip');
@@ -90,6 +99,8 @@ export function createApp(deps: ApiDeps) {
     c.header('X-Content-Type-Options', 'nosniff');
     await next();
   }, runtimeEdge(deps));
+  // Event ingest: host apps and trackers, authenticated by key or signature, never by session.
+  app.post('/api/v1/collect', publicRoute, collectEdge(deps));
   const indexFile = deps.webRoot ? path.join(deps.webRoot, 'index.html') : undefined;
   app.use('*', securityHeaders({ indexFile }));
   app.use('*', requestId);
@@ -111,7 +122,7 @@ export function createApp(deps: ApiDeps) {
     // so a rebuilt console is served without a restart).
     app.get('*', (c) => (c.req.path.startsWith('/api/') ? c.json({ error: { code: 'not_found', message: 'No such route', details: {}, requestId: c.get('requestId') } }, 404) : c.html(readFileSync(indexFile, 'utf8'))));
   }
-  return { app, api };
+  return { app, api, ingest: deps.ingest };
 }
 
 export type AppType = ReturnType<typeof createApp>['api'];

@@ -5,6 +5,7 @@ import type { Config } from '../lib/config.js';
 import type { PackageStore } from '../lib/storage.js';
 import type { ApiKeyScope, IsvScope, MiniProgramRole, WorkspaceRole } from '../lib/permissions.js';
 import type { ChangeHub } from './events.js';
+import type { IngestSink } from '../lib/analytics/types.js';
 
 /** What the API is built over; created once in server.ts (or a test) and handed to createApp. */
 export interface ApiDeps {
@@ -15,6 +16,8 @@ export interface ApiDeps {
   temporal: Client;
   store: PackageStore;
   hub: ChangeHub;
+  /** The analytics ingest buffer (lib/analytics/ingest.ts); createApp makes one over `pool` when omitted. */
+  ingest?: IngestSink;
   /** Directory of the built console; omitted in API-only tests. */
   webRoot?: string;
 }

@@ -22,11 +22,12 @@ const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
 const temporal = await connectClient(config.temporal.address ?? `127.0.0.1:${config.temporal.port}`, config.temporal.namespace);
 const hub = new ChangeHub(config.databaseUrl);
 await hub.start();
-const { app } = createApp({ config, sequelize, pool, temporal, store: new PackageStore(config.dataDir), hub, webRoot: fileURLToPath(new URL('../web/build', import.meta.url)) });
+const { app, ingest } = createApp({ config, sequelize, pool, temporal, store: new PackageStore(config.dataDir), hub, webRoot: fileURLToPath(new URL('../web/build', import.meta.url)) });
 const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => console.error(`[api] listening on http://${config.host}:${info.port}`));
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     server.close();
-    void Promise.allSettled([hub.close(), sequelize.close(), pool.end(), temporal.connection.close()]).then(() => process.exit(0));
+    // Events accepted but not yet written are flushed before the pool closes.
+    void ingest.close().catch((err) => console.error('[api] final analytics flush failed', err)).finally(() => Promise.allSettled([hub.close(), sequelize.close(), pool.end(), temporal.connection.close()]).then(() => process.exit(0)));
   });
 }

@@ -21,6 +21,7 @@ import * as m0016 from './migrations/0016-feedback.js';
 import * as m0017 from './migrations/0017-branding-domains.js';
 import * as m0018 from './migrations/0018-mail-terms.js';
 import * as m0019 from './migrations/0019-webhook-secret-overlap.js';
+import * as m0020 from './migrations/0020-analytics.js';
 
 export { QueryTypes };
 
@@ -45,6 +46,7 @@ const migrations = [
   { name: '0017-branding-domains', ...m0017 },
   { name: '0018-mail-terms', ...m0018 },
   { name: '0019-webhook-secret-overlap', ...m0019 },
+  { name: '0020-analytics', ...m0020 },
 ];
 
 export const migrationsDir = fileURLToPath(new URL('./migrations/', import.meta.url));

@@ -50,6 +50,11 @@ const schema = z.object({
   FEATURE_CHANGE_TTL_MS: durationMs(14 * 24 * 3600_000),
   BRANDING_MAX_BYTES: z.coerce.number().int().min(1024).max(8 * MiB).default(512 * 1024),
   FEEDBACK_MAX_BYTES: z.coerce.number().int().min(1024).max(16 * MiB).default(4 * MiB),
+  ANALYTICS_FLUSH_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  ANALYTICS_FLUSH_MAX_EVENTS: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  ANALYTICS_BUFFER_MAX_EVENTS: z.coerce.number().int().min(500).max(5_000_000).default(500_000),
+  ANALYTICS_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+  ANALYTICS_MAINTENANCE_INTERVAL_MS: durationMs(3600_000),
   OPERATOR_EMAIL: z.email().optional(),
   OPERATOR_PASSWORD: z.string().min(10, 'must be at least 10 characters').optional(),
   DEMO_DATA: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
@@ -115,6 +120,14 @@ export interface Config {
   readonly brandingMaxBytes: number;
   /** Largest feedback screenshot. */
   readonly feedbackMaxBytes: number;
+  /** Analytics ingest: flush cadence and size, the buffer's cap, raw-event retention. */
+  readonly analytics: {
+    readonly flushIntervalMs: number;
+    readonly flushMaxEvents: number;
+    readonly bufferMaxEvents: number;
+    readonly retentionDays: number;
+    readonly maintenanceIntervalMs: number;
+  };
   /** The platform operator created (or updated) at start, when both are set. */
   readonly operator: { readonly email: string | undefined; readonly password: string | undefined };
   readonly demoData: boolean;
@@ -199,6 +212,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     featureChangeTtlMs: e.FEATURE_CHANGE_TTL_MS,
     brandingMaxBytes: e.BRANDING_MAX_BYTES,
     feedbackMaxBytes: e.FEEDBACK_MAX_BYTES,
+    analytics: Object.freeze({
+      flushIntervalMs: e.ANALYTICS_FLUSH_INTERVAL_MS,
+      flushMaxEvents: e.ANALYTICS_FLUSH_MAX_EVENTS,
+      bufferMaxEvents: e.ANALYTICS_BUFFER_MAX_EVENTS,
+      retentionDays: e.ANALYTICS_RETENTION_DAYS,
+      maintenanceIntervalMs: e.ANALYTICS_MAINTENANCE_INTERVAL_MS,
+    }),
     operator: Object.freeze({ email: e.OPERATOR_EMAIL, password: e.OPERATOR_PASSWORD }),
     demoData: e.DEMO_DATA,
     demoPassword: e.DEMO_PASSWORD,
@@ -250,6 +270,11 @@ export const settingsDoc: Record<keyof typeof schema.shape, string> = {
   FEATURE_CHANGE_TTL_MS: 'an undecided feature change expires after this long (14 days)',
   BRANDING_MAX_BYTES: 'largest logo or favicon upload (512 KiB)',
   FEEDBACK_MAX_BYTES: 'largest feedback screenshot (4 MiB)',
+  ANALYTICS_FLUSH_INTERVAL_MS: 'collected events are written to PostgreSQL at least this often; a crash of the API loses at most this long of accepted events (1 s)',
+  ANALYTICS_FLUSH_MAX_EVENTS: 'most events one flush writes in one statement (10,000)',
+  ANALYTICS_BUFFER_MAX_EVENTS: 'events waiting to be written beyond this answer 503 ingest_overloaded with Retry-After (500,000)',
+  ANALYTICS_RETENTION_DAYS: 'raw events older than this many days are dropped (whole day partitions); rollups and crash groups stay (90)',
+  ANALYTICS_MAINTENANCE_INTERVAL_MS: 'how often partitions are created ahead and old ones dropped (1 hour)',
   OPERATOR_EMAIL: 'bootstrap a platform operator with this email (with OPERATOR_PASSWORD)',
   OPERATOR_PASSWORD: 'password of the bootstrapped operator (no default)',
   DEMO_DATA: 'seed the demo workspace and users',

@@ -101,6 +101,12 @@ export const permissionTable = {
   'settings.manage': ['admin'],
   /** Feedback to the console: any member sends it. */
   'feedback.submit': members,
+  /** Analytics: user behaviour and crash dashboards, the CSV exports, a mini program's public ingest key. */
+  'analytics.read': [...members, 'mp:owner', 'mp:developer', 'isv:view', 'key:read'],
+  /** Mark a crash group resolved or reopen it. */
+  'crash.manage': ['admin', 'developer', 'mp:owner', 'mp:developer'],
+  /** Issue a new ingest key for a mini program (the old one stops being accepted). */
+  'analytics.manage': ['admin', 'mp:owner'],
   'platform.applications': ['operator'],
   /** The feedback inbox: status and replies by mail. */
   'platform.feedback': ['operator'],

@@ -93,6 +93,30 @@ function alreadyApproved(err: unknown): AppError | null {
   return null;
 }
 
+/**
+ * A pipeline that just ended hands the release lane back to its mini program a moment after its
+ * own row says so (the mini program applies the news in order). A submit refused in that moment
+ * is tried again for up to two seconds, and only while the pipeline holding the lane has ended.
+ */
+async function submitting<T>(sequelize: ApiDeps['sequelize'], submit: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await submit();
+    } catch (err) {
+      const holder = laneHolder(err);
+      if (!holder || attempt >= 20) throw err;
+      const [row] = await sequelize.query<{ status: string }>('SELECT status FROM pipelines WHERE id = :id', { replacements: { id: holder }, type: QueryTypes.SELECT });
+      if (!row || !(terminalReleaseStatuses as readonly string[]).includes(row.status)) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+function laneHolder(err: unknown): string | null {
+  if (!(err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type === 'wrong_state')) return null;
+  const id = (err.cause.details?.[0] as { activePipelineId?: unknown } | undefined)?.activePipelineId;
+  return typeof id === 'string' ? id : null;
+}
+
 interface LaneRow {
   live_version_id: string | null;
   active_version_id: string | null;
@@ -418,9 +442,10 @@ export function versionRoutes(deps: ApiDeps) {
         // Every JSAPI the package uses must be open or granted by a feature the mini program holds.
         const missingJsapis = await missingForSubmit(sequelize, store, { workspaceId, miniProgramId, versionId });
         if (missingJsapis.length > 0) throw new AppError(422, 'jsapi_not_granted', missingMessage(missingJsapis), { missing: missingJsapis });
-        await temporal.workflow.getHandle(miniProgramWorkflowId(miniProgramId)).executeUpdate(submitUpdate, {
+        const submit = () => temporal.workflow.getHandle(miniProgramWorkflowId(miniProgramId)).executeUpdate(submitUpdate, {
           args: [{ versionId, actorId: c.get('user')!.id, hotfix: parsed.data.hotfix ?? false, policy, config: releaseConfigOf(config) }], updateId: updateId(c, 'submit'),
         });
+        await submitting(sequelize, submit);
         // The domain preference ships with the release: the runtime enforces the lists as they were at submission.
         await snapshotVersionDomains(sequelize, workspaceId, versionId);
         return c.json(await detail(c, workspaceId, miniProgramId, versionId), 200);

@@ -61,7 +61,8 @@ async function status(id: string) {
 }
 async function approved(mp: string, version: string) {
   const v = await upload(mp, version);
-  await dev.post(`/api/v1/workspaces/${stack.workspaceId}/mini-programs/${mp}/versions/${v.id}/submit`, {});
+  const submitted = await dev.post(`/api/v1/workspaces/${stack.workspaceId}/mini-programs/${mp}/versions/${v.id}/submit`, {});
+  expect(submitted.status, JSON.stringify(submitted.body)).toBe(200);
   const id = `release:${v.id}`;
   let seen: string | undefined;
   await eventually(async () => (seen = await status(id)) === 'in_review', { what: `${version} in review`, timeoutMs: 30_000 }).catch((err: Error) => {

@@ -72,6 +72,8 @@ export interface Stack {
   baseUrl: string;
   /** The Hono app itself (its route list feeds the permission-matrix test). */
   app: ReturnType<typeof createApp>['app'];
+  /** The API's analytics ingest buffer (flush() writes what collect accepted). */
+  ingest: ReturnType<typeof createApp>['ingest'];
   workspaceId: string;
   users: Record<WorkspaceRole, { id: string; email: string; name: string }>;
   mails: ReceivedMail[];
@@ -136,7 +138,7 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
   await worker.start();
 
   const webRoot = o.web ? fileURLToPath(new URL('../../web/build', import.meta.url)) : undefined;
-  const { app } = createApp({ config, sequelize, pool, temporal, store: new PackageStore(dataDir), hub, webRoot });
+  const { app, ingest } = createApp({ config, sequelize, pool, temporal, store: new PackageStore(dataDir), hub, webRoot });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
   });
@@ -153,7 +155,7 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
   await seedUsers(sequelize, { workspaceId, workspaceName: `Test ${tag}`, code: tag.toUpperCase(), users: Object.values(users), password: testPassword });
 
   return {
-    baseUrl, app, workspaceId, users, mails: smtp.messages, dataDir, sequelize, worker,
+    baseUrl, app, ingest, workspaceId, users, mails: smtp.messages, dataDir, sequelize, worker,
     async agent(role) {
       const a = new Agent(baseUrl);
       await a.login(users[role].email);
@@ -170,6 +172,7 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
       await worker.kill('SIGTERM');
       (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       await new Promise((r) => server.close(r));
+      await ingest.close();
       await hub.close();
       await sequelize.close();
       await pool.end();
