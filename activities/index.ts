@@ -5,6 +5,7 @@ import { announce as announceChange, appendAudit as appendAuditLine } from './au
 import type { Mailer } from '../lib/mailer.js';
 import { createAccountActivities } from './accounts.js';
 import { createAuthorizationActivities } from './authorizations.js';
+import { createCrashAlertActivities } from './crash-alerts.js';
 import { createFeatureActivities } from './features.js';
 import { createFeedbackActivities } from './feedback.js';
 import { createOutbox, renderMail } from './mail.js';
@@ -121,6 +122,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAuthorizationActivities(deps),
     ...createFeatureActivities(deps),
     ...createFeedbackActivities(deps),
+    ...createCrashAlertActivities(deps),
   };
 }
 

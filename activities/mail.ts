@@ -2,7 +2,7 @@ import { QueryTypes, type Sequelize } from 'sequelize';
 import type { Mailer } from '../lib/mailer.js';
 
 /** The notification kinds a member can turn off, per workspace (everything else is always sent). */
-export const notificationKinds = ['review_requests', 'decisions', 'rollouts', 'halts', 'authorizations'] as const;
+export const notificationKinds = ['review_requests', 'decisions', 'rollouts', 'halts', 'authorizations', 'crashes'] as const;
 export type NotificationKind = (typeof notificationKinds)[number];
 
 export interface OutgoingMail {

@@ -1,5 +1,5 @@
-import { QueryTypes } from 'sequelize';
 import { evaluateHealth } from '../lib/health.js';
+import { versionCrashRates } from '../lib/analytics/health.js';
 import type { HealthReport, HealthThresholds } from '../workflows/contracts/release.js';
 import type { ActivityDeps } from './index.js';
 
@@ -18,33 +18,13 @@ export interface HealthCheckInput {
 export function createRuntimeActivities({ sequelize }: ActivityDeps) {
   return {
     /**
-     * Sums the runtime reports of the new version and of the baseline since the stage started
-     * (from the minute it started in) and judges them. Reads only, so a retry is harmless.
+     * Sums the launches and crashes of the new version and of the baseline since the stage started
+     * (from the minute it started in; lib/analytics/health.ts, which the crash-rate API reads too)
+     * and judges them. Reads only, so a retry is harmless.
      */
     async checkRolloutHealth(input: HealthCheckInput): Promise<HealthReport> {
-      const since = Date.parse(input.since);
-      if (Number.isNaN(since)) throw new Error(`checkRolloutHealth: since is not a time: ${input.since}`);
-      const fromMinute = new Date(Math.floor(since / 60_000) * 60_000).toISOString();
-      const [row] = await sequelize.query<{ launches: string; crashes: string; live_launches: string; live_crashes: string }>(
-        `SELECT coalesce(sum(launches) FILTER (WHERE version_id = :versionId), 0) AS launches,
-                coalesce(sum(crashes) FILTER (WHERE version_id = :versionId), 0) AS crashes,
-                coalesce(sum(launches) FILTER (WHERE version_id = :baselineVersionId), 0) AS live_launches,
-                coalesce(sum(crashes) FILTER (WHERE version_id = :baselineVersionId), 0) AS live_crashes
-         FROM runtime_counts
-         WHERE mini_program_id = :miniProgramId AND version_id IN (:versionId, :baselineId) AND minute >= :fromMinute`,
-        {
-          replacements: {
-            miniProgramId: input.miniProgramId, versionId: input.versionId, fromMinute,
-            // Without a baseline the IN list repeats the new version, and `= NULL` matches nothing: live sums stay 0.
-            baselineVersionId: input.baselineVersionId, baselineId: input.baselineVersionId ?? input.versionId,
-          },
-          type: QueryTypes.SELECT,
-        },
-      );
-      const counts = {
-        launches: Number(row?.launches ?? 0), crashes: Number(row?.crashes ?? 0),
-        liveLaunches: Number(row?.live_launches ?? 0), liveCrashes: Number(row?.live_crashes ?? 0),
-      };
+      if (Number.isNaN(Date.parse(input.since))) throw new Error(`checkRolloutHealth: since is not a time: ${input.since}`);
+      const counts = await versionCrashRates(sequelize, input);
       return { at: new Date().toISOString(), ...evaluateHealth(counts, input.thresholds) };
     },
   };

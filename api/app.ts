@@ -28,7 +28,8 @@ import { brandingRoutes } from './routes/branding.js';
 import { preferencesRoutes, termsWriteGate } from './routes/preferences.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { crashRoutes } from './routes/crashes.js';
-import { collectEdge, collectRoutes } from './routes/collect.js';
+import { collectEdge, collectPreflight, collectRoutes } from './routes/collect.js';
+import { sdkHandler } from './routes/sdk.js';
 import { createIngest } from '../lib/analytics/wiring.js';
 import { AppError } from '../lib/errors.js';
 
@@ -101,6 +102,9 @@ export function createApp(given: ApiDeps) {
   }, runtimeEdge(deps));
   // Event ingest: host apps and trackers, authenticated by key or signature, never by session.
   app.post('/api/v1/collect', publicRoute, collectEdge(deps));
+  app.options('/api/v1/collect', publicRoute, collectPreflight());
+  // The JavaScript tracker mini programs embed (public, cacheable; with or without the console).
+  app.get('/sdk/:file', publicRoute, sdkHandler());
   const indexFile = deps.webRoot ? path.join(deps.webRoot, 'index.html') : undefined;
   app.use('*', securityHeaders({ indexFile }));
   app.use('*', requestId);

@@ -55,6 +55,7 @@ const schema = z.object({
   ANALYTICS_BUFFER_MAX_EVENTS: z.coerce.number().int().min(500).max(5_000_000).default(500_000),
   ANALYTICS_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   ANALYTICS_MAINTENANCE_INTERVAL_MS: durationMs(3600_000),
+  ANALYTICS_ROLLUP_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
   OPERATOR_EMAIL: z.email().optional(),
   OPERATOR_PASSWORD: z.string().min(10, 'must be at least 10 characters').optional(),
   DEMO_DATA: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
@@ -127,6 +128,7 @@ export interface Config {
     readonly bufferMaxEvents: number;
     readonly retentionDays: number;
     readonly maintenanceIntervalMs: number;
+    readonly rollupIntervalMs: number;
   };
   /** The platform operator created (or updated) at start, when both are set. */
   readonly operator: { readonly email: string | undefined; readonly password: string | undefined };
@@ -218,6 +220,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bufferMaxEvents: e.ANALYTICS_BUFFER_MAX_EVENTS,
       retentionDays: e.ANALYTICS_RETENTION_DAYS,
       maintenanceIntervalMs: e.ANALYTICS_MAINTENANCE_INTERVAL_MS,
+      rollupIntervalMs: e.ANALYTICS_ROLLUP_INTERVAL_MS,
     }),
     operator: Object.freeze({ email: e.OPERATOR_EMAIL, password: e.OPERATOR_PASSWORD }),
     demoData: e.DEMO_DATA,
@@ -275,6 +278,7 @@ export const settingsDoc: Record<keyof typeof schema.shape, string> = {
   ANALYTICS_BUFFER_MAX_EVENTS: 'events waiting to be written beyond this answer 503 ingest_overloaded with Retry-After (500,000)',
   ANALYTICS_RETENTION_DAYS: 'raw events older than this many days are dropped (whole day partitions); rollups and crash groups stay (90)',
   ANALYTICS_MAINTENANCE_INTERVAL_MS: 'how often partitions are created ahead and old ones dropped (1 hour)',
+  ANALYTICS_ROLLUP_INTERVAL_MS: 'the daily rollups the dashboards read are rebuilt for the last 8 days at most this often, after flushes that wrote events (5 s)',
   OPERATOR_EMAIL: 'bootstrap a platform operator with this email (with OPERATOR_PASSWORD)',
   OPERATOR_PASSWORD: 'password of the bootstrapped operator (no default)',
   DEMO_DATA: 'seed the demo workspace and users',

@@ -179,3 +179,19 @@ export function planTesterImport(
   }
   return { add, refused };
 }
+
+/**
+ * One CSV cell (RFC 4180 quoting). Text that a spreadsheet would run as a formula (=, +, -, @,
+ * tab, CR first) is prefixed with a quote; numbers are written as they are.
+ */
+export function csvCell(v: unknown): string {
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '';
+  let s = v === null || v === undefined ? '' : String(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** A CSV file: a header line, then one line per row (CRLF, with a final CRLF). */
+export function formatCsv(header: readonly string[], rows: readonly (readonly unknown[])[]): string {
+  return `${[header.map(csvCell).join(','), ...rows.map((r) => r.map(csvCell).join(','))].join('\r\n')}\r\n`;
+}

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createSequelize, migrate } from '../db/index.js';
-import { seedDemo, demoOperator, demoUsers } from '../db/seed.js';
+import { seedDemo, demoMiniProgramId, demoOperator, demoUsers, demoWorkspaceId } from '../db/seed.js';
+import { demoAnalyticsDays, seedDemoAnalytics } from '../lib/analytics/demo-data.js';
 import { loadConfig, releaseConfigOf } from '../lib/config.js';
 import { PackageStore } from '../lib/storage.js';
 import { writeCaughtMail } from '../lib/mail-catcher.js';
@@ -105,6 +106,11 @@ async function startAll() {
       sequelize, temporal, taskQueue: config.temporal.taskQueue, password, reviewReminderMs: config.release.reviewReminderMs,
       store: new PackageStore(config.dataDir), release: releaseConfigOf(config),
     });
+    // Two weeks of user behaviour for the demo mini program's dashboards (skipped once it has some).
+    const demoEvents = await seedDemoAnalytics({
+      databaseUrl: config.databaseUrl, settings: config.analytics, workspaceId: demoWorkspaceId, miniProgramId: demoMiniProgramId, versionIds: ['ver_demo_mall_100', 'ver_demo_mall_110'],
+    });
+    if (demoEvents) console.log(`[platform] demo analytics: ${demoEvents.toLocaleString('en')} events over ${demoAnalyticsDays} days for ${demoMiniProgramId}`);
     await sequelize.close();
     await temporal.connection.close();
   }

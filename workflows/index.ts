@@ -6,3 +6,4 @@ export { accountApplication, passwordResetMail } from './account-application.js'
 export { developerAuthorization } from './authorization.js';
 export { featureChange, featureActivation } from './feature-change.js';
 export { feedbackReply } from './feedback.js';
+export { crashAlert } from './crash-alert.js';

@@ -21,6 +21,7 @@ export const notificationKindInfo: Record<NotificationKind, { label: string; des
   rollouts: { label: 'Rollouts', description: 'Rollout stages and releases of your mini programs' },
   halts: { label: 'Halts', description: 'A rollout was halted automatically (crash rate over the threshold)' },
   authorizations: { label: 'Authorizations', description: 'Developer workspace authorizations: requests, decisions, revocations' },
+  crashes: { label: 'Crash alerts', description: 'A new error or crash group (or a resolved one back) in a version that is rolling out' },
 };
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());

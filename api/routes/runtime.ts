@@ -1,6 +1,5 @@
 import type { Context } from 'hono';
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -18,11 +17,6 @@ const resolveStaleMs = 2000;
 const maxCachedPlans = 10_000;
 const maxIdLength = 100;
 const maxUserIdLength = 256;
-/** Most events in one report batch. */
-export const maxReportEvents = 500;
-/** Report times accepted: up to a week back and a few minutes ahead (client clocks drift). */
-const reportPastMs = 7 * 24 * 3600_000;
-const reportFutureMs = 5 * 60_000;
 
 const channels = ['live', 'rollout', 'whitelist'] as const;
 type Channel = (typeof channels)[number];
@@ -41,29 +35,6 @@ const ResolveSchema = z
       .describe('the workspace\'s domain preference as it was when this version was submitted: origins (https://, wss://; a leading *. matches subdomains) the runtime lets it call / open in a web view; empty lists for versions submitted before domain preferences existed'),
   })
   .openapi('ResolvedVersion');
-
-const ReportEvent = z.object({
-  type: z.enum(['launch', 'crash']),
-  miniProgramId: z.string().min(1).max(maxIdLength),
-  versionId: z.string().min(1).max(maxIdLength),
-  userId: z.string().min(1).max(maxUserIdLength).optional(),
-  at: z.iso.datetime({ offset: true }).optional().describe('when it happened (default: now)'),
-});
-const EventsBody = z.object({ events: z.array(ReportEvent).min(1).max(maxReportEvents) });
-const CountsBody = z.object({
-  miniProgramId: z.string().min(1).max(maxIdLength),
-  versionId: z.string().min(1).max(maxIdLength),
-  launches: z.number().int().min(0).max(1e9),
-  crashes: z.number().int().min(0).max(1e9),
-  at: z.iso.datetime({ offset: true }).optional().describe('the minute these counts belong to (default: now)'),
-});
-const ReportBody = z.union([EventsBody, CountsBody]).openapi('RuntimeReport', {
-  description: `Either up to ${maxReportEvents} events, or counts already added up by the host app for one version`,
-});
-const Rejection = z.object({ index: z.number(), code: z.string(), message: z.string() });
-const ReportAnswer = z
-  .object({ accepted: z.number(), launches: z.number(), crashes: z.number(), rejected: z.array(Rejection) })
-  .openapi('RuntimeReportAnswer');
 
 /** What resolve answers for one mini program, read at most once per TTL and prepared in advance. */
 interface Plan {
@@ -102,17 +73,9 @@ const offline = new AppError(410, 'mini_program_offline', 'This mini program is 
 const unknown = notFound('Mini program');
 const noLiveVersion = new AppError(404, 'no_live_version', 'This mini program has no live version for this user yet');
 
-const issueCode = (issue: z.core.$ZodIssue, field: string, given: unknown) => {
-  if (issue.code === 'invalid_type') return given === undefined ? 'missing_field' : 'wrong_type';
-  if (issue.code === 'invalid_value') return field === 'type' ? 'unknown_event_type' : 'invalid_value';
-  if (issue.code === 'invalid_format') return field === 'at' ? 'bad_timestamp' : 'invalid_format';
-  if (issue.code === 'too_big' || issue.code === 'too_small') return 'out_of_range';
-  return 'invalid';
-};
-
 /**
- * The runtime side host apps call, with no user session: resolve which version a user gets,
- * download a package, report launches and crashes.
+ * The runtime side host apps call, with no user session: resolve which version a user gets and
+ * download a package. Launches and crashes go to POST /api/v1/collect (api/routes/collect.ts).
  */
 const resolveHandlers = new WeakMap<ApiDeps, (c: Context<AppEnv>) => Promise<Response>>();
 
@@ -290,91 +253,6 @@ export function runtimeRoutes(deps: ApiDeps) {
         const stream = Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
         return c.body(stream, 200, { ...headers, 'Content-Type': 'application/zip', 'Content-Length': String(size) }) as never;
       },
-    )
-    .openapi(
-      createRoute({
-        method: 'post', path: '/runtime/reports', tags: ['runtime'],
-        summary: 'Host apps: report launches and crashes (minimal endpoint; the analytics work will replace it)',
-        description: `Public (no session). Counted per mini program, version and minute; the rollout health check reads them. A malformed body or event answers 400 with a code per event index and stores nothing; well-formed events for a version that does not exist (or of another mini program), or with a time out of range, are listed in \`rejected\` and the rest counted.`,
-        middleware: [
-          publicRoute,
-          bodyLimit({ maxSize: 512 * 1024, onError: () => { throw new AppError(413, 'report_too_large', 'The report body is larger than 512 KiB'); } }),
-        ],
-        request: { body: { content: { 'application/json': { schema: ReportBody } }, required: true } },
-        responses: { 202: json(ReportAnswer, 'Counted (see rejected)'), 400: errorResponses[400], 413: { description: 'The body is larger than 512 KiB', content: { 'application/json': { schema: ErrorSchema } } } },
-      }),
-      async (c) => {
-        const body = c.req.valid('json');
-        const now = Date.now();
-        const items = 'events' in body
-          ? body.events.map((e) => ({ miniProgramId: e.miniProgramId, versionId: e.versionId, at: e.at, launches: e.type === 'launch' ? 1 : 0, crashes: e.type === 'crash' ? 1 : 0 }))
-          : [{ miniProgramId: body.miniProgramId, versionId: body.versionId, at: body.at, launches: body.launches, crashes: body.crashes }];
-        const { rows: known } = await pool.query<{ id: string; mini_program_id: string }>({
-          name: 'mpdp_runtime_report_versions',
-          text: 'SELECT id, mini_program_id FROM versions WHERE id = ANY($1::text[])',
-          values: [[...new Set(items.map((i) => i.versionId))]],
-        });
-        const programOf = new Map(known.map((v) => [v.id, v.mini_program_id]));
-        const rejected: z.infer<typeof Rejection>[] = [];
-        const sums = new Map<string, { mp: string; v: string; minute: string; launches: number; crashes: number }>();
-        let accepted = 0;
-        items.forEach((item, index) => {
-          if (programOf.get(item.versionId) !== item.miniProgramId) {
-            rejected.push({ index, code: 'unknown_version', message: `No version ${item.versionId} of mini program ${item.miniProgramId}` });
-            return;
-          }
-          const at = item.at ? Date.parse(item.at) : now;
-          if (at < now - reportPastMs || at > now + reportFutureMs) {
-            rejected.push({ index, code: 'at_out_of_range', message: 'The time is more than 7 days ago or more than 5 minutes ahead' });
-            return;
-          }
-          const minute = new Date(Math.floor(at / 60_000) * 60_000).toISOString();
-          const key = `${item.miniProgramId}\n${item.versionId}\n${minute}`;
-          const sum = sums.get(key) ?? { mp: item.miniProgramId, v: item.versionId, minute, launches: 0, crashes: 0 };
-          sum.launches += item.launches;
-          sum.crashes += item.crashes;
-          sums.set(key, sum);
-          accepted++;
-        });
-        // One statement; rows in key order so concurrent batches lock them in the same order.
-        const rows = [...sums.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, s]) => s);
-        if (rows.length) {
-          await pool.query(
-            `INSERT INTO runtime_counts (mini_program_id, version_id, minute, launches, crashes)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[])
-             ON CONFLICT (mini_program_id, version_id, minute)
-             DO UPDATE SET launches = runtime_counts.launches + EXCLUDED.launches, crashes = runtime_counts.crashes + EXCLUDED.crashes`,
-            [rows.map((r) => r.mp), rows.map((r) => r.v), rows.map((r) => r.minute), rows.map((r) => r.launches), rows.map((r) => r.crashes)],
-          );
-        }
-        const total = (k: 'launches' | 'crashes') => rows.reduce((n, r) => n + r[k], 0);
-        return c.json({ accepted, launches: total('launches'), crashes: total('crashes'), rejected }, 202);
-      },
-      // A malformed body: one error per bad event, by its index, and nothing stored.
-      ((result: { success: boolean; data?: unknown; error?: z.ZodError }) => {
-        if (result.success) return;
-        const data = result.data;
-        const isBatch = !!data && typeof data === 'object' && 'events' in data;
-        const issues = isBatch ? (EventsBody.safeParse(data).error?.issues ?? []) : (CountsBody.safeParse(data).error?.issues ?? result.error?.issues ?? []);
-        const errors = issues.map((issue) => {
-          const [first, index, field] = issue.path as (string | number)[];
-          if (isBatch && first === 'events' && typeof index === 'number') {
-            const name = String(field ?? '');
-            const event = (data as { events: unknown[] }).events[index];
-            const given = name && event && typeof event === 'object' ? (event as Record<string, unknown>)[name] : event;
-            return { index, field: name || null, code: issueCode(issue, name, given), message: `${name || 'event'}: ${issue.message}` };
-          }
-          const name = String(first ?? '');
-          const given = name && data && typeof data === 'object' ? (data as Record<string, unknown>)[name] : data;
-          const code = isBatch && issue.code === 'too_big' ? 'too_many_events' : isBatch && issue.code === 'too_small' ? 'no_events' : issueCode(issue, name, given);
-          return { index: null, field: name || null, code, message: `${name || 'body'}: ${issue.message}` };
-        });
-        const shown = errors.slice(0, 100);
-        const first = shown[0];
-        throw new AppError(400, first && first.index === null && (first.code === 'too_many_events' || first.code === 'no_events') ? first.code : 'invalid_report',
-          first ? `${first.index === null ? '' : `event ${first.index}: `}${first.message}` : 'The body must be {events: [...]} or {miniProgramId, versionId, launches, crashes}',
-          { errors: shown, errorCount: errors.length });
-      }) as never,
     )
     .get('/runtime/mini-programs/:miniProgramId/resolve', publicRoute, resolve);
 }

@@ -113,6 +113,8 @@ export const up: MigrationFn<Sequelize> = async ({ context: sequelize }) => {
       first_day date NOT NULL,
       first_version_id text NOT NULL,
       first_host_app_id text NOT NULL DEFAULT '',
+      -- the time of the earliest event (first_version_id and first_host_app_id are that event's)
+      first_at timestamptz,
       PRIMARY KEY (mini_program_id, user_id)
     );
     CREATE INDEX analytics_users_first_day_idx ON analytics_users (mini_program_id, first_day);
@@ -133,6 +135,50 @@ export const up: MigrationFn<Sequelize> = async ({ context: sequelize }) => {
     );
     CREATE INDEX analytics_sessions_day_idx ON analytics_sessions (mini_program_id, day);
     CREATE INDEX analytics_sessions_workspace_idx ON analytics_sessions (workspace_id, day);
+
+    -- Daily rollups the dashboards read (lib/analytics/daily-rollups.ts rebuilds the recent days
+    -- after flushes). version_id / host_app_id '*' = all (GROUPING SETS). analytics_daily_users:
+    -- users active on a day, by gap = days since their previous active day in the same scope (367 =
+    -- none in the 366 days before), so any range's distinct users is a sum: the users whose gap
+    -- reaches back before the range's start.
+    CREATE TABLE analytics_daily_users (
+      mini_program_id text NOT NULL,
+      workspace_id text NOT NULL,
+      day date NOT NULL,
+      version_id text NOT NULL,
+      host_app_id text NOT NULL,
+      gap smallint NOT NULL,
+      users integer NOT NULL,
+      PRIMARY KEY (mini_program_id, version_id, host_app_id, day, gap)
+    );
+    CREATE INDEX analytics_daily_users_workspace_idx ON analytics_daily_users (workspace_id, day);
+    -- Sessions by the day they started, and the sum of their lengths (ms).
+    CREATE TABLE analytics_daily_sessions (
+      mini_program_id text NOT NULL,
+      workspace_id text NOT NULL,
+      day date NOT NULL,
+      version_id text NOT NULL,
+      host_app_id text NOT NULL,
+      sessions integer NOT NULL,
+      total_ms double precision NOT NULL,
+      PRIMARY KEY (mini_program_id, version_id, host_app_id, day)
+    );
+    CREATE INDEX analytics_daily_sessions_workspace_idx ON analytics_daily_sessions (workspace_id, day);
+    -- Retention cohorts = new users: users whose first day is \`day\` (by FIRST version / host app),
+    -- and how many of them were active on day + 1, + 7, + 30.
+    CREATE TABLE analytics_cohorts (
+      mini_program_id text NOT NULL,
+      workspace_id text NOT NULL,
+      day date NOT NULL,
+      version_id text NOT NULL,
+      host_app_id text NOT NULL,
+      users integer NOT NULL,
+      d1 integer NOT NULL,
+      d7 integer NOT NULL,
+      d30 integer NOT NULL,
+      PRIMARY KEY (mini_program_id, version_id, host_app_id, day)
+    );
+    CREATE INDEX analytics_cohorts_workspace_idx ON analytics_cohorts (workspace_id, day);
 
     CREATE TABLE crash_groups (
       id text PRIMARY KEY,
@@ -187,13 +233,21 @@ export const up: MigrationFn<Sequelize> = async ({ context: sequelize }) => {
     UPDATE mini_programs SET ingest_key = 'mpik_' || replace(gen_random_uuid()::text, '-', '') WHERE ingest_key IS NULL;
     ALTER TABLE mini_programs ALTER COLUMN ingest_key SET DEFAULT ('mpik_' || replace(gen_random_uuid()::text, '-', '')), ALTER COLUMN ingest_key SET NOT NULL;
     CREATE UNIQUE INDEX mini_programs_ingest_key_idx ON mini_programs (ingest_key);
+
+    -- Crash alerts are a notification kind a member can turn off.
+    ALTER TABLE notification_preferences DROP CONSTRAINT notification_preferences_muted_check,
+      ADD CONSTRAINT notification_preferences_muted_check CHECK (muted <@ ARRAY['review_requests', 'decisions', 'rollouts', 'halts', 'authorizations', 'crashes']::text[]);
   `);
 };
 
 export const down: MigrationFn<Sequelize> = async ({ context: sequelize }) => {
   await sequelize.query(`
+    UPDATE notification_preferences SET muted = array_remove(muted, 'crashes');
+    ALTER TABLE notification_preferences DROP CONSTRAINT notification_preferences_muted_check,
+      ADD CONSTRAINT notification_preferences_muted_check CHECK (muted <@ ARRAY['review_requests', 'decisions', 'rollouts', 'halts', 'authorizations']::text[]);
     DROP INDEX IF EXISTS mini_programs_ingest_key_idx;
     ALTER TABLE mini_programs DROP COLUMN IF EXISTS ingest_key;
+    DROP TABLE IF EXISTS analytics_cohorts, analytics_daily_sessions, analytics_daily_users;
     DROP TABLE IF EXISTS crash_group_changes, crash_group_hourly, crash_group_users, crash_groups,
       analytics_sessions, analytics_users, analytics_user_days, analytics_page_hourly, analytics_hourly, analytics_events CASCADE;
     DROP FUNCTION IF EXISTS analytics_ensure_partition(date);

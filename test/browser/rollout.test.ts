@@ -7,6 +7,7 @@ import { ensureOperator } from '../../db/seed.js';
 import { PackageStore } from '../../lib/storage.js';
 import { buildPackage, minimalPackageFiles } from '../fixtures/packages.js';
 import { launchChromium } from '../helpers/browser.js';
+import { reportHealth } from '../helpers/analytics.js';
 import { eventually } from '../helpers/eventually.js';
 import { startStack, testPassword, type Agent, type Stack } from '../helpers/stack.js';
 import { uid } from '../helpers/workflow-env.js';
@@ -164,9 +165,8 @@ describe('rollout controls in the console', () => {
     const mp = await createMiniProgram('Harbour Tickets');
     const base = await live(mp, '2.0.0');
     const v = await approved(mp, '2.1.0');
-    const report = (versionId: string, launches: number, crashes: number) => fetch(`${stack.baseUrl}/api/v1/runtime/reports`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ miniProgramId: mp, versionId, launches, crashes }),
-    });
+    // What the host apps' runtimes send: launch and crash events through POST /api/v1/collect (wait=true).
+    const report = (versionId: string, launches: number, crashes: number) => reportHealth(stack, { miniProgramId: mp, versionId, launches, crashes });
     await report(base.id, 8000, 24);
     expect((await dev.post(`${pipelineUrl(v.pipelineId)}/release`, { plan: [{ kind: 'percent', percent: 5, soakMs: 600_000 }, { kind: 'percent', percent: 100, soakMs: 0 }] })).status).toBe(200);
     await report(v.id, 1200, 66);

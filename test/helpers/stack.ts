@@ -74,6 +74,8 @@ export interface Stack {
   app: ReturnType<typeof createApp>['app'];
   /** The API's analytics ingest buffer (flush() writes what collect accepted). */
   ingest: ReturnType<typeof createApp>['ingest'];
+  /** The API's pg pool (lib/analytics/daily-rollups.ts refreshDailyRollups takes it). */
+  pool: pg.Pool;
   workspaceId: string;
   users: Record<WorkspaceRole, { id: string; email: string; name: string }>;
   mails: ReceivedMail[];
@@ -155,7 +157,7 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
   await seedUsers(sequelize, { workspaceId, workspaceName: `Test ${tag}`, code: tag.toUpperCase(), users: Object.values(users), password: testPassword });
 
   return {
-    baseUrl, app, ingest, workspaceId, users, mails: smtp.messages, dataDir, sequelize, worker,
+    baseUrl, app, ingest, pool, workspaceId, users, mails: smtp.messages, dataDir, sequelize, worker,
     async agent(role) {
       const a = new Agent(baseUrl);
       await a.login(users[role].email);

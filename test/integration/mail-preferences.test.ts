@@ -112,8 +112,8 @@ describe('notification preferences (a user route: your own)', () => {
     for (const a of [admin, rev, dev]) {
       const res = await a.get(prefsUrl);
       expect(res.status).toBe(200);
-      expect(res.body.kinds.map((k: any) => k.kind)).toEqual(['review_requests', 'decisions', 'rollouts', 'halts', 'authorizations']);
-      expect(res.body.items).toEqual([expect.objectContaining({ workspaceId: ws, preferences: { review_requests: true, decisions: true, rollouts: true, halts: true, authorizations: true } })]);
+      expect(res.body.kinds.map((k: any) => k.kind)).toEqual(['review_requests', 'decisions', 'rollouts', 'halts', 'authorizations', 'crashes']);
+      expect(res.body.items).toEqual([expect.objectContaining({ workspaceId: ws, preferences: { review_requests: true, decisions: true, rollouts: true, halts: true, authorizations: true, crashes: true } })]);
     }
     const other = await outsider.get(prefsUrl);
     expect(other.body.items.map((i: any) => i.workspaceId)).not.toContain(ws);
@@ -136,14 +136,14 @@ describe('notification preferences (a user route: your own)', () => {
   it('each member changes only their own (Admin, Reviewer, Developer alike)', async () => {
     const r = await rev.request('PUT', prefsUrl, { workspaceId: ws, preferences: { review_requests: false } });
     expect(r.status).toBe(200);
-    expect(r.body.preferences).toEqual({ review_requests: false, decisions: true, rollouts: true, halts: true, authorizations: true });
+    expect(r.body.preferences).toEqual({ review_requests: false, decisions: true, rollouts: true, halts: true, authorizations: true, crashes: true });
     const d = await dev.request('PUT', prefsUrl, { workspaceId: ws, preferences: { rollouts: false, halts: false } });
     expect(d.body.preferences).toMatchObject({ rollouts: false, halts: false, review_requests: true });
     const a = await admin.request('PUT', prefsUrl, { workspaceId: ws, preferences: { authorizations: false } });
     expect(a.body.preferences).toMatchObject({ authorizations: false, review_requests: true });
     // Turning one back on leaves the others as they were.
     const back = await admin.request('PUT', prefsUrl, { workspaceId: ws, preferences: { authorizations: true } });
-    expect(back.body.preferences).toEqual({ review_requests: true, decisions: true, rollouts: true, halts: true, authorizations: true });
+    expect(back.body.preferences).toEqual({ review_requests: true, decisions: true, rollouts: true, halts: true, authorizations: true, crashes: true });
     // Nobody else's preferences moved.
     expect((await rev.get(prefsUrl)).body.items[0].preferences.review_requests).toBe(false);
     expect((await rev2.get(prefsUrl)).body.items[0].preferences.review_requests).toBe(true);

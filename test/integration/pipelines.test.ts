@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureOperator } from '../../db/seed.js';
 import { PackageStore } from '../../lib/storage.js';
 import { buildPackage, minimalPackageFiles } from '../fixtures/packages.js';
+import { reportHealth } from '../helpers/analytics.js';
 import { eventually } from '../helpers/eventually.js';
 import { Agent, startStack, testPassword, type Stack } from '../helpers/stack.js';
 import { uid } from '../helpers/workflow-env.js';
@@ -297,13 +298,12 @@ describe('a rollout that advances by itself, and one aborted', () => {
     const mp = await createMiniProgram('Crashy');
     const live = await liveVersion(mp, '4.0.0');
     const v = await approvedVersion(mp, '4.1.0');
-    const report = (versionId: string, launches: number, crashes: number) => fetch(`${stack.baseUrl}/api/v1/runtime/reports`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ miniProgramId: mp, versionId, launches, crashes }),
-    });
-    expect((await report(live.id, 5000, 10)).status).toBe(202);
+    // What the host apps' runtimes send: launch and crash events through POST /api/v1/collect (wait=true).
+    const report = (versionId: string, launches: number, crashes: number) => reportHealth(stack, { miniProgramId: mp, versionId, launches, crashes });
+    await report(live.id, 5000, 10);
     const res = await dev.post(`${pipelineUrl(v.pipelineId)}/release`, { plan: [{ kind: 'percent', percent: 5, soakMs: 300_000 }, { kind: 'percent', percent: 100, soakMs: 0 }] });
     expect(res.status).toBe(200);
-    expect((await report(v.id, 1000, 40)).status).toBe(202);
+    await report(v.id, 1000, 40);
     const halted = await waitFor(v.pipelineId, (p) => p.status === 'halted', 'halted');
     expect(halted.rollout.lastHealth).toMatchObject({ verdict: 'red', launches: 1000, crashes: 40, crashRate: 0.04 });
     const entry = halted.timeline.find((t: any) => t.action === 'halted');

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { QueryTypes } from 'sequelize';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities/index.js';
@@ -8,13 +8,15 @@ import { cohortLimit, rolloutBucket } from '../../lib/rollout-hash.js';
 import { PackageStore } from '../../lib/storage.js';
 import { defaultHealth } from '../../workflows/contracts/release.js';
 import { realisticPackage } from '../fixtures/packages.js';
+import { collect, reportHealth } from '../helpers/analytics.js';
 import { eventually } from '../helpers/eventually.js';
 import { startStack, type Agent, type Stack } from '../helpers/stack.js';
 import { uid } from '../helpers/workflow-env.js';
 
 /**
  * The runtime side against the real API and PostgreSQL: resolve for every rollout row, stable
- * cohorts, the whitelist, offline/removed, package download, reports and the health check.
+ * cohorts, the whitelist, offline/removed, package download, and the health check over what
+ * POST /api/v1/collect counted (runtime_counts).
  * The rollout rows are written here with SQL, as the pipeline's projection writes them.
  */
 
@@ -92,11 +94,6 @@ async function settled(miniProgramId: string, userId: string, expected: Record<s
     const r = await resolve(miniProgramId, userId);
     return Object.entries(expected).every(([k, v]) => (k === 'status' ? r.status === v : r.body?.[k] === v));
   }, { what: `resolve of ${userId} to show ${JSON.stringify(expected)}`, timeoutMs: 10_000 });
-}
-
-async function report(body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {
-  const res = await fetch(`${stack.baseUrl}/api/v1/runtime/reports`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as any };
 }
 
 async function countsOf(miniProgramId: string) {
@@ -258,7 +255,7 @@ describe('resolve', () => {
   });
 });
 
-describe('reports and the health check', () => {
+describe('launches and crashes from collect, and the health check', () => {
   let health: Program;
 
   beforeAll(async () => {
@@ -266,61 +263,56 @@ describe('reports and the health check', () => {
     health = { id: p.id, v1: p.versions[0]!, v2: p.versions[1]! };
   });
 
-  it('counts events and aggregated counts per minute, and lists what it could not count', async () => {
+  const event = (type: 'launch' | 'crash' | 'page_view', versionId: string, extra: Record<string, unknown> = {}) => ({
+    id: randomUUID(), type, miniProgramId: health.id, versionId, userId: `u-${randomUUID().slice(0, 8)}`, sessionId: randomUUID(), at: Date.now(),
+    ...(type === 'crash' ? { message: 'TypeError: x is undefined', stack: 'TypeError: x is undefined\n    at onLoad (pages/index/index.js:3:9)' } : {}),
+    ...(type === 'page_view' ? { page: 'pages/index/index' } : {}),
+    ...extra,
+  });
+
+  it('counts the launches and crashes collect accepted per minute, and nothing it rejected', async () => {
     const before = await countsOf(health.id);
-    const now = new Date().toISOString();
     const events = [
-      ...Array.from({ length: 30 }, (_, i) => ({ type: 'launch', miniProgramId: health.id, versionId: health.v2.id, userId: `u${i}`, at: now })),
-      ...Array.from({ length: 3 }, () => ({ type: 'crash', miniProgramId: health.id, versionId: health.v2.id })),
-      { type: 'launch', miniProgramId: health.id, versionId: 'ver_nope' },
-      { type: 'launch', miniProgramId: main.id, versionId: health.v2.id },
-      { type: 'crash', miniProgramId: health.id, versionId: health.v2.id, at: '2001-01-01T00:00:00Z' },
+      ...Array.from({ length: 30 }, () => event('launch', health.v2.id)),
+      ...Array.from({ length: 3 }, () => event('crash', health.v2.id)),
+      // Other types are analytics only: not in the health-check counts.
+      ...Array.from({ length: 5 }, () => event('page_view', health.v2.id)),
+      event('launch', 'ver_nope'),
+      event('crash', health.v2.id, { at: '2001-01-01T00:00:00Z' }),
+      event('crash', health.v2.id, { message: undefined }),
     ];
-    const res = await report({ events });
+    const res = await collect(stack, events);
     expect(res.status).toBe(202);
-    expect(res.body).toMatchObject({ accepted: 33, launches: 30, crashes: 3 });
-    expect(res.body.rejected).toEqual([
-      { index: 33, code: 'unknown_version', message: expect.any(String) },
-      { index: 34, code: 'unknown_version', message: expect.any(String) },
-      { index: 35, code: 'at_out_of_range', message: expect.any(String) },
-    ]);
-    const agg = await report({ miniProgramId: health.id, versionId: health.v1.id, launches: 1000, crashes: 4 });
-    expect(agg).toMatchObject({ status: 202, body: { accepted: 1, launches: 1000, crashes: 4, rejected: [] } });
+    expect(res.body).toMatchObject({ accepted: 38, written: 38, duplicates: 0, durable: true });
+    expect(res.body.rejected.map((r: { index: number; code: string }) => [r.index, r.code])).toEqual([[38, 'unknown_version'], [39, 'time_out_of_range'], [40, 'missing_message']]);
+    await reportHealth(stack, { miniProgramId: health.id, versionId: health.v1.id, launches: 1000, crashes: 4 });
     const after = await countsOf(health.id);
     expect(after.launches - before.launches).toBe(1030);
     expect(after.crashes - before.crashes).toBe(7);
   });
 
-  it.each([
-    ['an empty batch', { events: [] }, 'no_events'],
-    ['more than 500 events', { events: Array.from({ length: 501 }, () => ({ type: 'launch', miniProgramId: 'mp_x', versionId: 'ver_x' })) }, 'too_many_events'],
-    ['neither shape', { hello: 'world' }, 'invalid_report'],
-    ['negative counts', { miniProgramId: 'mp_x', versionId: 'ver_x', launches: 5, crashes: -1 }, 'invalid_report'],
-  ])('refuses %s with 400 and stores nothing', async (_name, body, code) => {
+  it('counts a retried batch once (same event ids), so a client retry cannot fake a crash rate', async () => {
     const before = await countsOf(health.id);
-    const res = await report(body);
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe(code);
-    expect(await countsOf(health.id)).toEqual(before);
+    const events = [...Array.from({ length: 20 }, () => event('launch', health.v2.id)), ...Array.from({ length: 2 }, () => event('crash', health.v2.id))];
+    const first = await collect(stack, events);
+    const again = await collect(stack, events);
+    expect(first.body).toMatchObject({ accepted: 22, written: 22, duplicates: 0 });
+    expect(again.body).toMatchObject({ accepted: 22, written: 0, duplicates: 22 });
+    const after = await countsOf(health.id);
+    expect([after.launches - before.launches, after.crashes - before.crashes]).toEqual([20, 2]);
   });
 
-  it('refuses a batch with malformed events with a code per index, and counts none of it', async () => {
+  it('refuses a batch without a valid ingest key, and counts none of it', async () => {
     const before = await countsOf(health.id);
-    const good = { type: 'launch', miniProgramId: health.id, versionId: health.v2.id };
-    const res = await report({ events: [good, { ...good, type: 'explode' }, good, { type: 'crash', miniProgramId: health.id }, { ...good, at: 'yesterday' }, { ...good, userId: 42 }] });
-    expect(res.status).toBe(400);
-    expect(res.body.error.code).toBe('invalid_report');
-    expect(res.body.error.details.errors).toEqual([
-      expect.objectContaining({ index: 1, field: 'type', code: 'unknown_event_type' }),
-      expect.objectContaining({ index: 3, field: 'versionId', code: 'missing_field' }),
-      expect.objectContaining({ index: 4, field: 'at', code: 'bad_timestamp' }),
-      expect.objectContaining({ index: 5, field: 'userId', code: 'wrong_type' }),
-    ]);
-    expect(await countsOf(health.id)).toEqual(before);
-    const notJson = await report('type=launch', { 'content-type': 'text/plain' });
-    expect(notJson.status).toBe(415);
-    const broken = await report('{"events": [', { 'content-type': 'application/json' });
-    expect(broken.status).toBe(400);
+    const events = [event('launch', health.v2.id), event('crash', health.v2.id)];
+    const res = await collect(stack, events, { key: 'mpik_not_a_key_of_anyone' });
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('unknown_ingest_key');
+    // Another mini program's key cannot report for this one.
+    const other = await collect(stack, events.map((e) => ({ ...e, id: randomUUID() })), { key: (await stack.sequelize.query<{ k: string }>('SELECT ingest_key AS k FROM mini_programs WHERE id = :id', { replacements: { id: main.id }, type: QueryTypes.SELECT }))[0]!.k });
+    expect(other.status).toBe(202);
+    expect(other.body.accepted).toBe(0);
+    expect(other.body.rejected.map((r: { code: string }) => r.code)).toEqual(['wrong_mini_program', 'wrong_mini_program']);
     expect(await countsOf(health.id)).toEqual(before);
   });
 
@@ -339,18 +331,19 @@ describe('reports and the health check', () => {
     expect(Date.parse(empty.at)).toBeGreaterThan(Date.now() - 60_000);
 
     // Before the window: never counted.
-    await report({ miniProgramId: checked.id, versionId: checked.v2.id, launches: 0, crashes: 500, at: new Date(since.getTime() - 10 * 60_000).toISOString() });
-    const batch = (type: 'launch' | 'crash', versionId: string, n: number, minute: number) =>
-      Array.from({ length: n }, (_, i) => ({ type, miniProgramId: checked.id, versionId, userId: `w${i}`, at: at(minute) }));
-    for (const events of [batch('launch', checked.v2.id, 300, 1), batch('crash', checked.v2.id, 2, 2), batch('launch', checked.v1.id, 400, 1), batch('launch', checked.v1.id, 400, 3), batch('crash', checked.v1.id, 4, 3)]) {
-      expect((await report({ events })).status).toBe(202);
-    }
+    await reportHealth(stack, { miniProgramId: checked.id, versionId: checked.v2.id, launches: 0, crashes: 50, at: since.getTime() - 10 * 60_000 });
+    const report = (versionId: string, counts: { launches?: number; crashes?: number }, minute: number) =>
+      reportHealth(stack, { miniProgramId: checked.id, versionId, launches: counts.launches ?? 0, crashes: counts.crashes ?? 0, at: at(minute) });
+    await report(checked.v2.id, { launches: 300 }, 1);
+    await report(checked.v2.id, { crashes: 2 }, 2);
+    await report(checked.v1.id, { launches: 400 }, 1);
+    await report(checked.v1.id, { launches: 400, crashes: 4 }, 3);
     const green = await checkRolloutHealth(input);
     expect(green).toMatchObject({ verdict: 'green', launches: 300, crashes: 2, liveLaunches: 800, liveCrashes: 4 });
     expect(green.reason).toContain('0.67% (2 crashes / 300 launches) is within the 1.09% limit');
 
     // Injected crash reports trip it: 12 / 300 = 4% > 1.09%.
-    expect((await report({ events: batch('crash', checked.v2.id, 10, 4) })).status).toBe(202);
+    await report(checked.v2.id, { crashes: 10 }, 4);
     const red = await checkRolloutHealth(input);
     expect(red).toMatchObject({ verdict: 'red', launches: 300, crashes: 12, crashRate: 0.04 });
     expect(red.reason).toBe("crash rate 4.00% (12 crashes / 300 launches) is above the 1.09% limit and is above 2× the live version's 0.50% (4 crashes / 800 launches)");
