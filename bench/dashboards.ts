@@ -83,6 +83,8 @@ try {
   console.log(`events: ${Number(raw!.n).toLocaleString('en')} raw rows (${sent.toLocaleString('en')} generated) written through the IngestBuffer in ${loadSeconds.toFixed(0)} s (${Math.round(Number(raw!.n) / loadSeconds).toLocaleString('en')} events/s, generation included)`);
   console.log(`rollups: ${sizes.map((s) => `${s.t} ${Number(s.n).toLocaleString('en')}`).join(', ')}`);
   console.log(`daily rollups: backfill of ${backfill.from} … ${backfill.to} in ${(backfill.ms / 1000).toFixed(1)} s; incremental refresh (${incremental.from} … ${incremental.to}) in ${(incremental.ms / 1000).toFixed(1)} s, again in ${(again.ms / 1000).toFixed(1)} s`);
+  const steps = (r: typeof backfill) => Object.entries(r.steps).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)} s`).join(', ');
+  console.log(`  per table — backfill: ${steps(backfill)}; incremental: ${steps(incremental)}; again: ${steps(again)}`);
 
   const day = (n: number) => new Date(end - n * 86_400_000).toISOString().slice(0, 10);
   const endpoints = ['overview', 'pages', 'retention', 'split?by=version', 'split?by=host_app', 'export.csv?report=daily'];

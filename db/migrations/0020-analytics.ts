@@ -160,7 +160,8 @@ export const up: MigrationFn<Sequelize> = async ({ context: sequelize }) => {
       version_id text NOT NULL,
       host_app_id text NOT NULL,
       sessions integer NOT NULL,
-      total_ms double precision NOT NULL,
+      -- whole ms (event times are ms): sums are exact, whatever order a refresh adds them in
+      total_ms bigint NOT NULL,
       PRIMARY KEY (mini_program_id, version_id, host_app_id, day)
     );
     CREATE INDEX analytics_daily_sessions_workspace_idx ON analytics_daily_sessions (workspace_id, day);

@@ -51,6 +51,8 @@ export interface RefreshResult {
   to: string | null;
   /** Rows written per table. */
   rows: { dailyUsers: number; dailySessions: number; cohorts: number };
+  /** Time per table (ms) and in all. */
+  steps: { users: number; sessions: number; cohorts: number };
   ms: number;
 }
 
@@ -63,6 +65,7 @@ export async function refreshDailyRollups(pool: pg.Pool, o: RefreshOptions = {})
   const started = performance.now();
   const today = dayString((o.now ?? new Date()).getTime());
   const rows = { dailyUsers: 0, dailySessions: 0, cohorts: 0 };
+  const steps = { users: 0, sessions: 0, cohorts: 0 };
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -70,7 +73,7 @@ export async function refreshDailyRollups(pool: pg.Pool, o: RefreshOptions = {})
       const { rows: [lock] } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS got', [rollupLockKey]);
       if (!lock?.got) {
         await client.query('ROLLBACK');
-        return { skipped: true, from: null, to: null, rows, ms: performance.now() - started };
+        return { skipped: true, from: null, to: null, rows, steps, ms: performance.now() - started };
       }
     } else {
       await client.query('SELECT pg_advisory_xact_lock($1)', [rollupLockKey]);
@@ -82,42 +85,49 @@ export async function refreshDailyRollups(pool: pg.Pool, o: RefreshOptions = {})
       `SELECT EXISTS (SELECT 1 FROM analytics_daily_users) AS built, (SELECT to_char(min(day), 'YYYY-MM-DD') FROM analytics_user_days) AS first`);
     if (!state?.first) {
       await client.query('COMMIT');
-      return { skipped: false, from: null, to: null, rows, ms: performance.now() - started };
+      return { skipped: false, from: null, to: null, rows, steps, ms: performance.now() - started };
     }
     if (!state.built || from < state.first) from = state.first;
 
-    // Active users by gap: the previous active day of each user in each scope, looked up among the
-    // user-days of the users active in the range (and at most 367 days before it).
+    // Active users by gap. The previous active day of a user in a scope: the day before in the range,
+    // or for the user's first day in the range, the last one in the 367 days before it (one hash
+    // aggregate over the history of the users active in the range, not a sort of all of it).
+    let t = performance.now();
     await client.query('DELETE FROM analytics_daily_users WHERE day BETWEEN $1::date AND $2::date', [from, to]);
     rows.dailyUsers = (await client.query(
       `INSERT INTO analytics_daily_users (mini_program_id, workspace_id, day, version_id, host_app_id, gap, users)
-       WITH touched AS (
-         SELECT DISTINCT mini_program_id, user_id FROM analytics_user_days WHERE day BETWEEN $1::date AND $2::date
-       ), history AS (
-         SELECT a.workspace_id, a.mini_program_id, a.user_id, a.day, a.version_id, a.host_app_id
-         FROM analytics_user_days a JOIN touched t ON t.mini_program_id = a.mini_program_id AND t.user_id = a.user_id
-         WHERE a.day BETWEEN $1::date - ${noPreviousDay} AND $2::date
-       ), per_scope AS (
+       WITH win AS (
          SELECT workspace_id, mini_program_id, user_id, day, ${scoped('version_id', 'v')}, ${scoped('host_app_id', 'h')}
-         FROM history GROUP BY workspace_id, mini_program_id, user_id, day, ${scopes('version_id', 'host_app_id')}
+         FROM analytics_user_days WHERE day BETWEEN $1::date AND $2::date
+         GROUP BY workspace_id, mini_program_id, user_id, day, ${scopes('version_id', 'host_app_id')}
+       ), before AS (
+         SELECT a.mini_program_id, a.user_id, ${scoped('a.version_id', 'v')}, ${scoped('a.host_app_id', 'h')}, max(a.day) AS last
+         FROM analytics_user_days a
+         WHERE a.day BETWEEN $1::date - ${noPreviousDay} AND $1::date - 1
+           AND (a.mini_program_id, a.user_id) IN (SELECT mini_program_id, user_id FROM analytics_user_days WHERE day BETWEEN $1::date AND $2::date)
+         GROUP BY a.mini_program_id, a.user_id, ${scopes('a.version_id', 'a.host_app_id')}
        ), gaps AS (
-         SELECT workspace_id, mini_program_id, day, v, h,
-                least(coalesce(day - lag(day) OVER (PARTITION BY mini_program_id, v, h, user_id ORDER BY day), ${noPreviousDay}), ${noPreviousDay}) AS gap
-         FROM per_scope
+         SELECT w.workspace_id, w.mini_program_id, w.day, w.v, w.h,
+                least(coalesce(w.day - coalesce(lag(w.day) OVER (PARTITION BY w.mini_program_id, w.v, w.h, w.user_id ORDER BY w.day), b.last), ${noPreviousDay}), ${noPreviousDay}) AS gap
+         FROM win w LEFT JOIN before b ON b.mini_program_id = w.mini_program_id AND b.user_id = w.user_id AND b.v = w.v AND b.h = w.h
        )
-       SELECT mini_program_id, workspace_id, day, v, h, gap, count(*) FROM gaps
-       WHERE day BETWEEN $1::date AND $2::date GROUP BY mini_program_id, workspace_id, day, v, h, gap`,
+       SELECT mini_program_id, workspace_id, day, v, h, gap, count(*) FROM gaps GROUP BY mini_program_id, workspace_id, day, v, h, gap`,
       [from, to])).rowCount ?? 0;
+    steps.users = performance.now() - t;
 
+    t = performance.now();
     // Sessions by their start day (its version and host app are the session's first event's).
     await client.query('DELETE FROM analytics_daily_sessions WHERE day BETWEEN $1::date AND $2::date', [from, to]);
     rows.dailySessions = (await client.query(
       `INSERT INTO analytics_daily_sessions (mini_program_id, workspace_id, day, version_id, host_app_id, sessions, total_ms)
        SELECT mini_program_id, workspace_id, day, ${scoped('version_id', 'v')}, ${scoped('host_app_id', 'h')},
-              count(*), coalesce(sum(date_part('epoch', last_at - started_at)) * 1000, 0)
+              count(*), coalesce(sum(round(date_part('epoch', last_at - started_at) * 1000)), 0)::bigint
        FROM analytics_sessions WHERE day BETWEEN $1::date AND $2::date
        GROUP BY mini_program_id, workspace_id, day, ${scopes('version_id', 'host_app_id')}`,
       [from, to])).rowCount ?? 0;
+
+    steps.sessions = performance.now() - t;
+    t = performance.now();
 
     // Cohorts whose day or day + 1/7/30 is in the range.
     const cohortFrom = addDays(from, -retentionSpan);
@@ -131,8 +141,9 @@ export async function refreshDailyRollups(pool: pg.Pool, o: RefreshOptions = {})
              FROM analytics_users u WHERE u.first_day BETWEEN $1::date AND $2::date) u
        GROUP BY mini_program_id, workspace_id, first_day, ${scopes('first_version_id', 'first_host_app_id')}`,
       [cohortFrom, to])).rowCount ?? 0;
+    steps.cohorts = performance.now() - t;
     await client.query('COMMIT');
-    return { skipped: false, from, to, rows, ms: performance.now() - started };
+    return { skipped: false, from, to, rows, steps, ms: performance.now() - started };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
@@ -149,20 +160,21 @@ export interface RollupScheduler {
 }
 
 /**
- * Runs refreshDailyRollups after flushes that wrote rows, at most once per `intervalMs` (a flush
- * inside the interval makes one refresh at its end, so the last events are never left out), one at
- * a time, off the flush path: a failure is logged and the next flush makes a refresh due again.
+ * Runs refreshDailyRollups after flushes that wrote rows, one at a time and at least `intervalMs`
+ * after the previous one ended (so a slow refresh never keeps the database busy back to back; a
+ * flush inside the interval makes one refresh at its end, so the last events are never left out),
+ * off the flush path: a failure is logged (once per streak) and retried after the interval.
  */
 export function rollupScheduler(pool: pg.Pool, intervalMs: number, log: (message: string, err?: unknown) => void = console.error): RollupScheduler {
   let due = false;
   let running = false;
   let stopped = false;
-  let lastStart = 0;
+  let lastEnd = 0;
   let failures = 0;
   let timer: NodeJS.Timeout | undefined;
   const kick = () => {
     if (!due || running || timer || stopped) return;
-    const wait = lastStart + intervalMs - Date.now();
+    const wait = lastEnd + intervalMs - Date.now();
     if (wait > 0) {
       timer = setTimeout(() => ((timer = undefined), kick()), wait);
       timer.unref();
@@ -171,7 +183,6 @@ export function rollupScheduler(pool: pg.Pool, intervalMs: number, log: (message
     if ((pool as { ending?: boolean }).ending) return;
     due = false;
     running = true;
-    lastStart = Date.now();
     refreshDailyRollups(pool, { skipIfBusy: true })
       .then((r) => {
         failures = 0;
@@ -179,10 +190,12 @@ export function rollupScheduler(pool: pg.Pool, intervalMs: number, log: (message
         if (r.skipped) due = true;
       })
       .catch((err: unknown) => {
-        if (failures++ === 0) log('daily rollups: refresh failed; retrying after the next flush', err);
+        due = true;
+        if (failures++ === 0) log('daily rollups: refresh failed; retrying', err);
       })
       .finally(() => {
         running = false;
+        lastEnd = Date.now();
         kick();
       });
   };

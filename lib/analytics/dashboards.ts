@@ -204,7 +204,7 @@ async function newUsersByDay(pool: pg.Pool, f: DashboardFilter) {
 async function sessionsByDay(pool: pg.Pool, f: DashboardFilter) {
   const values: unknown[] = [];
   const where = await dailyWhere(pool, f, values);
-  const rows = await read<{ day: string; n: string; ms: number | null }>(pool,
+  const rows = await read<{ day: string; n: string; ms: string | null }>(pool,
     `SELECT to_char(day, 'YYYY-MM-DD') AS day, sum(sessions) AS n, sum(total_ms) AS ms FROM analytics_daily_sessions
      WHERE ${where} AND day BETWEEN $${values.push(f.from)}::date AND $${values.push(f.to)}::date GROUP BY day`,
     values,

@@ -104,6 +104,8 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
     DATA_DIR: dataDir,
     REVIEW_REMINDER_MS: '0',
     PORT: '0',
+    // Dashboards' daily rollups follow a flush within a second (30 s by default).
+    ANALYTICS_ROLLUP_INTERVAL_MS: '1000',
     ...o.env,
   };
   const config = loadConfig(env);

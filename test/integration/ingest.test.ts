@@ -23,7 +23,7 @@ const hostApps = [null, uid('ha_ing_1_'), uid('ha_ing_2_')];
 const buffers: IngestBuffer[] = [];
 
 const settings = (o: Partial<IngestOptions['settings']> = {}): IngestOptions['settings'] => ({
-  flushIntervalMs: 60_000, flushMaxEvents: 100_000, bufferMaxEvents: 1_000_000, retentionDays: 90, maintenanceIntervalMs: 3_600_000, ...o,
+  flushIntervalMs: 60_000, flushMaxEvents: 100_000, bufferMaxEvents: 1_000_000, retentionDays: 90, maintenanceIntervalMs: 3_600_000, rollupIntervalMs: 5000, ...o,
 });
 function buffer(o: Partial<Omit<IngestOptions, 'settings'>> & { settings?: Partial<IngestOptions['settings']> } = {}) {
   const b = new IngestBuffer({ pool, maintenance: false, ...o, settings: settings(o.settings), log: () => undefined });
