@@ -180,7 +180,7 @@ describe('developer workspaces and authorizations in the console', () => {
     await past.getByRole('link', { name: 'Test' }).first().click();
     await expect.poll(() => isv.getByTestId('revocation-report').textContent()).toContain('complete');
     await shot(isv, '10-isv-report');
-  });
+  }, 150_000);
 
   it('the merchant denies a request with a reason, schedules a revocation and cancels it', async () => {
     const isvEmail = await newUser('Quinn Quay');

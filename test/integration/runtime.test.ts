@@ -7,7 +7,7 @@ import { changeChannel } from '../../activities/index.js';
 import { cohortLimit, rolloutBucket } from '../../lib/rollout-hash.js';
 import { PackageStore } from '../../lib/storage.js';
 import { defaultHealth } from '../../workflows/contracts/release.js';
-import { realisticPackage } from '../fixtures/packages.js';
+import { buildPackage, realisticPackageFiles } from '../fixtures/packages.js';
 import { collect, reportHealth } from '../helpers/analytics.js';
 import { eventually } from '../helpers/eventually.js';
 import { startStack, type Agent, type Stack } from '../helpers/stack.js';
@@ -29,13 +29,15 @@ let main: Program;
 
 const users = Array.from({ length: 2000 }, (_, i) => `host-user-${i}`);
 
+/** Packages are content-addressed: a file naming the mini program keeps its bytes its own (another test's same version would share them). */
+const uniquePackage = (name: string, version: string) => buildPackage({ ...realisticPackageFiles({ version }), 'utils/build-id.js': `export const buildId = ${JSON.stringify(`${name} ${version} ${randomUUID()}`)};\n` });
 async function createProgram(name: string, versions: string[]) {
   const res = await dev.post(`/api/v1/workspaces/${stack.workspaceId}/mini-programs`, { name });
   expect(res.status).toBe(201);
   const id = res.body.id as string;
   const out: { id: string; sha: string }[] = [];
   for (const version of versions) {
-    const up = await dev.upload(`/api/v1/workspaces/${stack.workspaceId}/mini-programs/${id}/versions`, realisticPackage({ version }), version);
+    const up = await dev.upload(`/api/v1/workspaces/${stack.workspaceId}/mini-programs/${id}/versions`, uniquePackage(name, version), version);
     expect(up.status).toBe(201);
     out.push({ id: up.body.id, sha: up.body.packageSha256 });
   }
