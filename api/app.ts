@@ -25,7 +25,7 @@ import { hostAppsRoutes } from './routes/host-apps.js';
 import { workspaceSettingsRoutes } from './routes/workspace-settings.js';
 import { feedbackRoutes } from './routes/feedback.js';
 import { brandingRoutes } from './routes/branding.js';
-import { preferencesRoutes, termsWriteGate } from './routes/preferences.js';
+import { preferencesRoutes } from './routes/preferences.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { crashRoutes } from './routes/crashes.js';
 import { collectEdge, collectPreflight, collectRoutes } from './routes/collect.js';
@@ -110,7 +110,6 @@ export function createApp(given: ApiDeps) {
   app.use('*', requestId);
   app.use('/api/*', authenticate(deps.sequelize, deps.pool));
   app.use('/api/*', csrf);
-  app.use('/api/*', termsWriteGate(deps.pool));
   app.use('/api/*', jsonOnlyWhenAnonymous);
   app.route('/api/v1', api);
   app.get('/api/docs', (c) => {

@@ -30,14 +30,30 @@ interface AuthRow {
   mp_role: MiniProgramRole | null;
   /** Session lookups only: last_seen_at is over a minute old. */
   seen_stale?: boolean;
+  /** Writes only: the workspace's current terms version when this member has not accepted it. */
+  terms_version: number | null;
+  terms_title: string | null;
 }
 
-/** The membership part of the auth query: role and mini program role of an active membership only. */
-const membershipColumns = (ws: string, mp: string) =>
-  `m.role, r.role AS mp_role
+/** The write gate's paths that stay open with terms pending: accepting them, and leaving the workspace. */
+const openWhileTermsPending = /^\/api\/v1\/workspaces\/[^/]+\/(terms\/[^/]+\/accept|leave)$/;
+
+/**
+ * The membership part of the auth query: role and mini program role of an active membership only;
+ * and, for a write (`checkTerms`), the workspace's current terms of service when this member has
+ * not accepted them (the permission gate answers 403 terms_not_accepted after its own checks, so a
+ * refusal for a missing permission still reads 'forbidden'). Folded into the one auth query so a
+ * write costs no extra round trip; the lateral join is not evaluated for reads.
+ */
+const membershipColumns = (ws: string, mp: string, checkTerms: string) =>
+  `m.role, r.role AS mp_role, tp.version AS terms_version, tp.title AS terms_title
    FROM %FROM%
    LEFT JOIN memberships m ON m.user_id = u.id AND m.workspace_id = ${ws} AND m.status = 'active'
-   LEFT JOIN mini_program_roles r ON m.user_id IS NOT NULL AND r.user_id = u.id AND r.workspace_id = ${ws} AND r.mini_program_id = ${mp}`;
+   LEFT JOIN mini_program_roles r ON m.user_id IS NOT NULL AND r.user_id = u.id AND r.workspace_id = ${ws} AND r.mini_program_id = ${mp}
+   LEFT JOIN LATERAL (
+     SELECT t.version, t.title FROM (SELECT version, title FROM terms_versions WHERE ${checkTerms} AND m.user_id IS NOT NULL AND workspace_id = ${ws} ORDER BY version DESC LIMIT 1) t
+     WHERE NOT EXISTS (SELECT 1 FROM terms_acceptances a WHERE a.workspace_id = ${ws} AND a.user_id = u.id AND a.version = t.version)
+   ) tp ON true`;
 
 /**
  * The scopes a caller holds on a merchant's mini program through developer (ISV) grants: ACTIVE,
@@ -96,6 +112,9 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
       mp = row?.mini_program_id ?? null;
     }
     c.set('workspaceId', ws);
+    c.set('termsPending', null);
+    // Terms of service stand in front of a workspace's writes by its members (never reads, never a workspace API key).
+    const checkTerms = !!ws && !['GET', 'HEAD', 'OPTIONS'].includes(c.req.method) && !openWhileTermsPending.test(c.req.path);
     const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
     const cookie = getCookie(c, sessionCookie);
     if (bearer && looksLikeApiKey(bearer)) {
@@ -118,9 +137,9 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
       return next();
     } else if (bearer) {
       const [row] = await sequelize.query<AuthRow>(
-        `SELECT u.id, u.email, u.name, u.is_operator, NULL AS csrf_token, ${membershipColumns(':ws', ':mp').replace('%FROM%', 'api_tokens t JOIN users u ON u.id = t.user_id')}
+        `SELECT u.id, u.email, u.name, u.is_operator, NULL AS csrf_token, ${membershipColumns(':ws', ':mp', ':checkTerms').replace('%FROM%', 'api_tokens t JOIN users u ON u.id = t.user_id')}
          WHERE t.token_hash = :hash AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())`,
-        { replacements: { hash: sha256(bearer), ws, mp }, type: QueryTypes.SELECT },
+        { replacements: { hash: sha256(bearer), ws, mp, checkTerms }, type: QueryTypes.SELECT },
       );
       if (!row) {
         // Refused by the routes that need a user, not here: public routes still answer.
@@ -132,14 +151,15 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
       c.set('role', row.role);
       c.set('miniProgramRole', row.mp_role);
       c.set('authKind', 'token');
+      if (row.terms_version !== null) c.set('termsPending', { version: row.terms_version, title: row.terms_title! });
     } else if (cookie) {
       const hash = sha256(cookie);
       // On every console request: a named prepared statement on a plain pg pool, the cheapest path.
       const { rows: [row] } = await pool.query<AuthRow>({
         name: 'mpdp_auth_session',
-        text: `SELECT u.id, u.email, u.name, u.is_operator, s.csrf_token, s.last_seen_at < now() - interval '1 minute' AS seen_stale, ${membershipColumns('$2', '$3').replace('%FROM%', 'sessions s JOIN users u ON u.id = s.user_id')}
+        text: `SELECT u.id, u.email, u.name, u.is_operator, s.csrf_token, s.last_seen_at < now() - interval '1 minute' AS seen_stale, ${membershipColumns('$2', '$3', '$4::boolean').replace('%FROM%', 'sessions s JOIN users u ON u.id = s.user_id')}
                WHERE s.id_hash = $1 AND s.expires_at > now()`,
-        values: [hash, ws, mp],
+        values: [hash, ws, mp, checkTerms],
       });
       if (row) {
         // "Last seen" for the sessions list, written at most once a minute per session.
@@ -150,6 +170,7 @@ export function authenticate(sequelize: Sequelize, pool: pg.Pool): MiddlewareHan
         c.set('authKind', 'session');
         c.set('sessionHash', hash);
         c.set('csrfToken', row.csrf_token);
+        if (row.terms_version !== null) c.set('termsPending', { version: row.terms_version, title: row.terms_title! });
       }
     }
     // Bearer tokens and sessions alike: an ISV member's access to a merchant's mini program.

@@ -109,13 +109,38 @@ export function normalizeState(raw: ReleaseState): ReleaseState {
   };
 }
 
-export async function pipelineView(deps: { sequelize: Sequelize; config: Config }, raw: ReleaseState, now = new Date()): Promise<PipelineView> {
-  const state = normalizeState(raw);
-  const [people, onBehalf] = await Promise.all([
-    userNames(deps.sequelize, peopleOf(state)),
-    onBehalfOf(deps.sequelize, { workspaceId: state.workspaceId, miniProgramId: state.miniProgramId, userId: state.submitterId }),
+/** What a view needs from the database, looked up ahead (while a command runs) for the people it will likely name. */
+export interface ViewPrefetch {
+  names: Map<string, string>;
+  onBehalf: { userId: string; value: OnBehalf | null } | null;
+}
+
+export async function prefetchView(sequelize: Sequelize, o: { workspaceId: string; miniProgramId: string; userIds: string[]; submitterId: string | null }): Promise<ViewPrefetch> {
+  const [names, onBehalf] = await Promise.all([
+    userNames(sequelize, [...new Set(o.userIds)]),
+    o.submitterId ? onBehalfOf(sequelize, { workspaceId: o.workspaceId, miniProgramId: o.miniProgramId, userId: o.submitterId }) : null,
   ]);
-  const names = Object.fromEntries(people);
+  return { names, onBehalf: o.submitterId ? { userId: o.submitterId, value: onBehalf } : null };
+}
+
+/**
+ * A pipeline's state made for reading: names, on whose behalf, the waiting words, the SLA clock.
+ * With a prefetch, only what it did not foresee is looked up (usually nothing).
+ */
+export async function pipelineView(deps: { sequelize: Sequelize; config: Config }, raw: ReleaseState, now = new Date(), prefetched?: ViewPrefetch): Promise<PipelineView> {
+  const state = normalizeState(raw);
+  const ids = peopleOf(state);
+  const missing = prefetched ? ids.filter((id) => !prefetched.names.has(id)) : ids;
+  const [found, onBehalf] = await Promise.all([
+    missing.length ? userNames(deps.sequelize, missing) : new Map<string, string>(),
+    prefetched?.onBehalf?.userId === state.submitterId
+      ? prefetched.onBehalf.value
+      : onBehalfOf(deps.sequelize, { workspaceId: state.workspaceId, miniProgramId: state.miniProgramId, userId: state.submitterId }),
+  ]);
+  const names = Object.fromEntries(ids.flatMap((id) => {
+    const name = found.get(id) ?? prefetched?.names.get(id);
+    return name === undefined ? [] : [[id, name] as const];
+  }));
   return {
     ...state,
     names,

@@ -77,6 +77,14 @@ try {
     await new Promise((r) => setTimeout(r, GAP_MS));
   }
 
+  // The HTTP floor on this machine: a public route that answers after one SELECT 1.
+  const floor: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t = performance.now();
+    await (await fetch(`${p.baseUrl}/api/v1/health`)).json();
+    floor.push(performance.now() - t);
+  }
+
   // Projection lag: the release Update answers, then the list shows the live version.
   const lag: number[] = [];
   for (const v of versions) {
@@ -94,6 +102,7 @@ try {
   const med = (a: number[]) => percentile(a, 50);
   console.log(`approve round trip over HTTP (n=${approve.length}):   median ${fmt(med(approve))}   p99 ${fmt(percentile(approve, 99))}`);
   console.log(`  inside the API: before the handler ${fmt(med(inApi.map((x) => x.gate ?? 0)))}, Update ${fmt(med(inApi.map((x) => x.update ?? 0)))}, answer built in ${fmt(med(inApi.map((x) => x.detail ?? 0)))} (medians)`);
+  console.log(`  HTTP floor, GET /api/v1/health (one SELECT 1) (n=${N}): median ${fmt(med(floor))}`);
   console.log(`approve Update alone, no HTTP (n=${direct.length}): median ${fmt(med(direct))}   p99 ${fmt(percentile(direct, 99))}`);
   console.log(`bare Update, idle empty workflows (n=${N}): median ${fmt(med(bareIdle))}   p99 ${fmt(percentile(bareIdle, 99))}`);
   console.log(`bare Update, one hot empty workflow (n=${N}): median ${fmt(med(bare))}   p99 ${fmt(percentile(bare, 99))}`);

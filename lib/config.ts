@@ -111,7 +111,7 @@ export interface Config {
   readonly authorization: { readonly requestTtlMs: number; readonly lapseReminderMs: number };
   /** Signs preview tokens; a fixed development value outside production. */
   readonly secretKey: string;
-  /** Encrypts private key material at rest (host apps' platform key pairs); derived from SECRET_KEY when unset. */
+  /** Encrypts private key material at rest (host apps' platform key pairs); required in production, derived from SECRET_KEY elsewhere when unset. */
   readonly keyEncryptionKey: string;
   /** Host apps: how long the previous key keeps verifying after a rotation. */
   readonly hostApps: { readonly keyOverlapMs: number };
@@ -159,6 +159,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problems: string[] = [];
   if (e.MPDP_MODE === 'production' && e.DEMO_DATA && !e.DEMO_PASSWORD) {
     problems.push('DEMO_DATA: demo data in production mode needs DEMO_PASSWORD (no default password in production)');
+  }
+  if (e.MPDP_MODE === 'production' && !e.KEY_ENCRYPTION_KEY) {
+    problems.push('KEY_ENCRYPTION_KEY: production mode needs its own key-encryption key of at least 32 characters (it seals host apps\' private keys; kept apart from SECRET_KEY, so changing that secret never makes sealed keys unreadable)');
   }
   if (e.MPDP_MODE === 'production' && !e.SECRET_KEY) {
     problems.push('SECRET_KEY: production mode needs a secret of at least 16 characters (it signs preview links and invitation tokens)');
@@ -268,7 +271,7 @@ export const settingsDoc: Record<keyof typeof schema.shape, string> = {
   AUTHORIZATION_REQUEST_TTL_MS: 'an undecided developer (ISV) authorization request expires after this long (7 days)',
   AUTHORIZATION_LAPSE_REMINDER_MS: 'both sides are reminded this long before an authorization with an end date lapses (3 days)',
   SECRET_KEY: 'signs preview links (required in production)',
-  KEY_ENCRYPTION_KEY: 'encrypts host apps\' private keys at rest (default: derived from SECRET_KEY)',
+  KEY_ENCRYPTION_KEY: 'encrypts host apps\' private keys at rest (required in production; elsewhere derived from SECRET_KEY)',
   HOST_APP_KEY_OVERLAP_MS: 'after a host app key rotation the previous key still verifies this long (7 days)',
   FEATURE_CHANGE_TTL_MS: 'an undecided feature change expires after this long (14 days)',
   BRANDING_MAX_BYTES: 'largest logo or favicon upload (512 KiB)',

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, settingsDoc } from './config.js';
 
+const kek = 'a-key-encryption-key-of-32-characters-at-least';
+
 describe('loadConfig', () => {
   it('has defaults for local use', () => {
     const c = loadConfig({});
@@ -26,8 +28,8 @@ describe('loadConfig', () => {
   });
 
   it('refuses demo data without a password in production', () => {
-    expect(() => loadConfig({ MPDP_MODE: 'production', SECRET_KEY: 'a-long-enough-secret' })).toThrow(/DEMO_PASSWORD/);
-    expect(loadConfig({ MPDP_MODE: 'production', DEMO_DATA: 'false', SECRET_KEY: 'a-long-enough-secret' }).demoData).toBe(false);
+    expect(() => loadConfig({ MPDP_MODE: 'production', SECRET_KEY: 'a-long-enough-secret', KEY_ENCRYPTION_KEY: kek })).toThrow(/DEMO_PASSWORD/);
+    expect(loadConfig({ MPDP_MODE: 'production', DEMO_DATA: 'false', SECRET_KEY: 'a-long-enough-secret', KEY_ENCRYPTION_KEY: kek }).demoData).toBe(false);
   });
 
   it('needs a secret key in production, and the operator email and password together; names every problem at once', () => {
@@ -42,7 +44,18 @@ describe('loadConfig', () => {
     expect(err?.message).toMatch(/DEMO_PASSWORD/);
     expect(err?.message).toMatch(/SECRET_KEY/);
     expect(err?.message).toMatch(/OPERATOR_PASSWORD/);
+    expect(err?.message).toMatch(/KEY_ENCRYPTION_KEY/);
     expect(loadConfig({ MPDP_MODE: 'development' }).secretKey.length).toBeGreaterThanOrEqual(16);
+  });
+
+  it('needs its own key-encryption key in production; elsewhere derives one from the secret key', () => {
+    const base = { MPDP_MODE: 'production', DEMO_DATA: 'false', SECRET_KEY: 'a-long-enough-secret' };
+    expect(() => loadConfig(base)).toThrow(/KEY_ENCRYPTION_KEY: production mode needs its own/);
+    expect(() => loadConfig({ ...base, KEY_ENCRYPTION_KEY: 'too short' })).toThrow(/KEY_ENCRYPTION_KEY: must be at least 32 characters/);
+    expect(loadConfig({ ...base, KEY_ENCRYPTION_KEY: kek }).keyEncryptionKey).toBe(kek);
+    const dev = loadConfig({ MPDP_MODE: 'development', SECRET_KEY: 'a-long-enough-secret' });
+    expect(dev.keyEncryptionKey).toContain('a-long-enough-secret');
+    expect(dev.keyEncryptionKey).not.toBe(dev.secretKey);
   });
 
   it('treats empty strings as unset and parses numbers and durations', () => {

@@ -15,7 +15,7 @@ import { WorkspaceParams, errorResponses, json } from '../schemas.js';
 export const brandSlots = ['logo', 'favicon'] as const;
 export type BrandSlot = (typeof brandSlots)[number];
 export const brandLimits: Record<BrandSlot, { kinds: readonly ImageKind[]; maxWidth: number; maxHeight: number }> = {
-  logo: { kinds: ['png', 'svg'], maxWidth: 1024, maxHeight: 1024 },
+  logo: { kinds: ['png', 'svg', 'ico'], maxWidth: 1024, maxHeight: 1024 },
   favicon: { kinds: ['png', 'ico', 'svg'], maxWidth: 256, maxHeight: 256 },
 };
 const maxAboutUrlLength = 2048;

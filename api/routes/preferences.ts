@@ -109,36 +109,6 @@ const termsOut = (r: TermsRow) => ({
 });
 const selectTerms = `SELECT t.version, t.title, t.body, t.published_at, t.published_by, u.name AS published_by_name FROM terms_versions t LEFT JOIN users u ON u.id = t.published_by`;
 
-/** The write gate's paths that stay open with terms pending: accepting them, and leaving the workspace. */
-const openWhileTermsPending = /^\/api\/v1\/workspaces\/[^/]+\/(terms\/[^/]+\/accept|leave)$/;
-
-/**
- * Terms of service in front of a workspace's writes: for a write (POST/PUT/PATCH/DELETE) on
- * /workspaces/{ws}/… by a person who is a member (console session or personal token; never a
- * workspace API key), looks up whether the current terms version waits for their acceptance and
- * tells the permission gate (which answers 403 terms_not_accepted after its own checks, so a
- * refusal for a missing permission still reads 'forbidden'). One named prepared statement on the
- * primary keys of terms_versions and terms_acceptances; reads are never looked up.
- */
-export function termsWriteGate(pool: pg.Pool): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    c.set('termsPending', null);
-    const ws = c.get('workspaceId');
-    const user = c.get('user');
-    const kind = c.get('authKind');
-    if (ws && user && c.get('role') && (kind === 'session' || kind === 'token') && !['GET', 'HEAD', 'OPTIONS'].includes(c.req.method) && !openWhileTermsPending.test(c.req.path)) {
-      const { rows: [row] } = await pool.query<{ version: number; title: string }>({
-        name: 'mpdp_terms_pending',
-        text: `SELECT t.version, t.title FROM (SELECT version, title FROM terms_versions WHERE workspace_id = $1 ORDER BY version DESC LIMIT 1) t
-               WHERE NOT EXISTS (SELECT 1 FROM terms_acceptances a WHERE a.workspace_id = $1 AND a.user_id = $2 AND a.version = t.version)`,
-        values: [ws, user.id],
-      });
-      if (row) c.set('termsPending', { version: row.version, title: row.title });
-    }
-    await next();
-  };
-}
-
 /** Service email preference (sender name, reply-to, per-user notification kinds) and terms of service. */
 export function preferencesRoutes(deps: ApiDeps) {
   const { sequelize, config } = deps;

@@ -326,7 +326,7 @@ describe('dev mailbox', () => {
   });
 
   it('answers 404 in production mode', async () => {
-    const config = loadConfig({ MPDP_MODE: 'production', SECRET_KEY: 'a-production-secret-key', DEMO_DATA: 'false', DATA_DIR: stack.dataDir });
+    const config = loadConfig({ MPDP_MODE: 'production', SECRET_KEY: 'a-production-secret-key', KEY_ENCRYPTION_KEY: 'a-production-key-encryption-key-32+', DEMO_DATA: 'false', DATA_DIR: stack.dataDir });
     const { app } = createApp({ config, sequelize: stack.sequelize, pool: undefined as never, temporal: undefined as never, store: undefined as never, hub: undefined as never });
     const res = await app.request('/api/v1/dev/mail');
     expect(res.status).toBe(404);

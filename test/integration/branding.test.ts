@@ -77,7 +77,7 @@ describe('branding: who may read and change it', () => {
     for (const a of [admin, reviewer, developer]) {
       const r = await a.get(url('/branding'));
       expect(r.status).toBe(200);
-      expect(r.body).toMatchObject({ logo: null, favicon: null, aboutUrl: null, limits: { logo: { kinds: ['png', 'svg'], maxWidth: 1024 }, favicon: { kinds: ['png', 'ico', 'svg'], maxWidth: 256 } } });
+      expect(r.body).toMatchObject({ logo: null, favicon: null, aboutUrl: null, limits: { logo: { kinds: ['png', 'svg', 'ico'], maxWidth: 1024 }, favicon: { kinds: ['png', 'ico', 'svg'], maxWidth: 256 } } });
     }
     expect((await outsider.get(url('/branding'))).status).toBe(404);
     expect((await new Agent(stack.baseUrl).get(url('/branding'))).status).toBe(401);
@@ -156,7 +156,8 @@ describe('logo and favicon uploads', () => {
       ['a GIF named .png', Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00;', 'latin1'), 'logo.png', 400, 'unsupported_image'],
       ['a text file', 'just some text', 'logo.png', 400, 'unsupported_image'],
       ['a truncated PNG', makePng(40, 40).subarray(0, 50), 'logo.png', 400, 'image_truncated'],
-      ['an ICO as a logo', makeIco(makePng(32, 32), 32), 'logo.ico', 400, 'image_type_not_allowed'],
+      // A real JPEG frame header (SOF0, 64×32): a kind the checker knows, but not one a logo may be.
+      ['a JPEG as a logo', Buffer.from([0xff, 0xd8, 0xff, 0xc0, 0, 17, 8, 0, 32, 0, 64, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xff, 0xd9]), 'logo.png', 400, 'image_type_not_allowed'],
       ['a PNG over 1024 px', makePng(1025, 4), 'wide.png', 400, 'image_dimensions_too_large'],
       ['an image over the byte limit', Buffer.concat([makePng(8, 8), Buffer.alloc(600 * 1024)]), 'big.png', 413, 'image_too_large'],
     ];
@@ -175,6 +176,16 @@ describe('logo and favicon uploads', () => {
     }
     expect(await storedImages()).toEqual(before);
     expect((await admin.get(url('/branding'))).body.logo.url).toBe(logoUrl);
+  });
+
+  it('logo: an ICO is accepted too (served as image/x-icon)', async () => {
+    const ico = await upload(admin, 'logo', makeIco(makePng(64, 64), 64), 'logo.ico', 'image/x-icon');
+    expect(ico.status).toBe(200);
+    expect(ico.body.logo).toMatchObject({ kind: 'ico', contentType: 'image/x-icon', width: 64, height: 64 });
+    expect((await fetchRaw(developer, ico.body.logo.url)).headers.get('content-type')).toBe('image/x-icon');
+    // Back to the logo the later tests expect.
+    const back = await upload(admin, 'logo', goodSvg, 'logo.svg');
+    expect(back.status).toBe(200);
   });
 
   it('favicon: PNG, ICO (PNG inside) and SVG up to 256×256; larger or other kinds refused', async () => {
