@@ -95,6 +95,15 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
   // devMailbox: every received mail is also written to <dataDir>/mail, as the dev mail catcher does.
   const smtp = await startSmtpPeer(o.devMailbox ? { onMessage: (m) => writeCaughtMail(path.join(dataDir, 'mail'), m) } : {});
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mpdp-test-'));
+  // The server listens first (on a free port), so PUBLIC_URL, and every link the API hands out
+  // (preview links, the tracker's collect URL), carries the real address; the app is plugged in below.
+  let handler: (...args: Parameters<ReturnType<typeof createApp>['app']['fetch']>) => Response | Promise<Response> = () => new Response('starting', { status: 503 });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: (...args) => handler(...args), hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const baseUrl = `http://127.0.0.1:${port}`;
   const env: Record<string, string> = {
     MPDP_MODE: 'test',
     DATABASE_URL: inject('databaseUrl'),
@@ -103,7 +112,7 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
     SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
     DATA_DIR: dataDir,
     REVIEW_REMINDER_MS: '0',
-    PORT: '0',
+    PORT: String(port),
     // Dashboards' daily rollups follow a flush within a second (30 s by default).
     ANALYTICS_ROLLUP_INTERVAL_MS: '1000',
     ...o.env,
@@ -143,11 +152,7 @@ export async function startStack(o: { env?: Record<string, string>; web?: boolea
 
   const webRoot = o.web ? fileURLToPath(new URL('../../web/build', import.meta.url)) : undefined;
   const { app, ingest } = createApp({ config, sequelize, pool, temporal, store: new PackageStore(dataDir), hub, webRoot });
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
-  });
-  const address = server.address();
-  const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  handler = app.fetch;
 
   const workspaceId = uid('ws_');
   const tag = uid();
