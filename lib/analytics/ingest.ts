@@ -60,6 +60,8 @@ interface WriteOutcome {
   written: number;
   duplicates: number;
   news: CrashGroupNews[];
+  /** See FlushResult.firstDay. */
+  firstDay: string | null;
 }
 
 /**
@@ -129,7 +131,10 @@ const sqlSessions = `
     host_app_id = CASE WHEN excluded.started_at < s.started_at THEN excluded.host_app_id ELSE s.host_app_id END,
     user_id = CASE WHEN excluded.started_at < s.started_at THEN excluded.user_id ELSE s.user_id END,
     started_at = LEAST(s.started_at, excluded.started_at), last_at = GREATEST(s.last_at, excluded.last_at),
-    events = s.events + excluded.events`;
+    events = s.events + excluded.events
+  RETURNING s.day`;
+/** The sessions' upsert, answering only the earliest start day it wrote (one row, whatever the batch). */
+const sqlSessionsFirstDay = `WITH up AS (${sqlSessions}) SELECT to_char(min(day), 'YYYY-MM-DD') AS first FROM up`;
 
 // Only versions that still exist (runtime_counts references them): a version deleted after its
 // events were accepted must not make the flush fail forever.
@@ -545,7 +550,7 @@ export class IngestBuffer implements IngestSink {
     }
     if (this.options.onFlushed) {
       try {
-        this.options.onFlushed({ written: outcome.written, duplicates: outcome.duplicates });
+        this.options.onFlushed({ written: outcome.written, duplicates: outcome.duplicates, firstDay: outcome.firstDay });
       } catch (err) {
         this.log('onFlushed failed', err);
       }
@@ -592,7 +597,7 @@ export class IngestBuffer implements IngestSink {
           this.remember(result.userDays, result.users);
           let written = 0;
           for (const s of status) if (s === 1) written++;
-          return { status, written, duplicates: events.length - written - dropped, news: result.news };
+          return { status, written, duplicates: events.length - written - dropped, news: result.news, firstDay: result.firstDay };
         } catch (err) {
           await client.query('ROLLBACK').catch((e: Error) => (broken = e));
           if (broken) throw err;
@@ -634,7 +639,7 @@ export class IngestBuffer implements IngestSink {
   /** Inside the flush transaction: raw insert, then rollups from what it wrote, then crash groups. */
   private async writeRows(client: pg.PoolClient, rows: AnalyticsEvent[], direct: boolean) {
     const inserted = new Uint8Array(rows.length).fill(1);
-    if (rows.length === 0) return { inserted, duplicates: 0, userDays: [] as string[], users: [] as [string, number][], news: [] as CrashGroupNews[] };
+    if (rows.length === 0) return { inserted, duplicates: 0, userDays: [] as string[], users: [] as [string, number][], news: [] as CrashGroupNews[], firstDay: null as string | null };
     let count: number;
     try {
       count = await this.insertRaw(client, rows, { direct });
@@ -647,7 +652,7 @@ export class IngestBuffer implements IngestSink {
     }
     const written: AnalyticsEvent[] = [];
     for (let k = 0; k < rows.length; k++) if (inserted[k]) written.push(rows[k]!);
-    const { userDays, users } = await this.upsertRollups(client, written);
+    const { userDays, users, firstDay } = await this.upsertRollups(client, written);
     let news: CrashGroupNews[] = [];
     const crashes = this.options.applyCrashGroups ? written.filter((e) => e.type === 'error' || e.type === 'crash') : [];
     if (crashes.length) {
@@ -662,7 +667,7 @@ export class IngestBuffer implements IngestSink {
         this.log(`crash grouping failed for ${crashes.length} events (written without it)`, err);
       }
     }
-    return { inserted, duplicates: rows.length - count, userDays, users, news };
+    return { inserted, duplicates: rows.length - count, userDays, users, news, firstDay };
   }
 
   /** Aggregates the written events in memory (one row per key), then upserts each rollup in key order. */
@@ -684,7 +689,9 @@ export class IngestBuffer implements IngestSink {
     const sessionsOf = new Map<string, Map<string, Session>>();
     const minutes = new Map<string, Minute>();
     let g: Group | undefined;
+    let minAt = Infinity;
     for (const e of written) {
+      if (e.at < minAt) minAt = e.at;
       const mp = e.miniProgramId;
       const v = e.versionId;
       const host = e.hostAppId ?? '';
@@ -758,6 +765,7 @@ export class IngestBuffer implements IngestSink {
       return known === undefined || u.at < known;
     });
 
+    let firstDay: string | null = written.length ? dayOf(minAt) : null;
     const h = byKey(hourly);
     if (h.length) {
       await client.query(sqlHourly, [
@@ -785,16 +793,17 @@ export class IngestBuffer implements IngestSink {
     }
     const ss = byKey(sessions);
     if (ss.length) {
-      await client.query(sqlSessions, [
+      const { rows: [first] } = await client.query<{ first: string | null }>(sqlSessionsFirstDay, [
         ss.map((r) => r.mp), ss.map((r) => r.session), ss.map((r) => r.ws), ss.map((r) => r.v), ss.map((r) => r.host), ss.map((r) => r.user),
         ss.map((r) => dayOf(r.start)), ss.map((r) => iso(r.start)), ss.map((r) => iso(r.last)), ss.map((r) => r.events),
       ]);
+      if (first?.first && (!firstDay || first.first < firstDay)) firstDay = first.first;
     }
     const m = byKey(minutes);
     if (m.length) {
       await client.query(sqlRuntimeCounts, [m.map((r) => r.mp), m.map((r) => r.v), m.map((r) => iso(r.minute)), m.map((r) => r.launches), m.map((r) => r.crashes)]);
     }
-    return { userDays: ud.map((r) => r.key), users: userRows.map((r) => [r.key, r.at] as [string, number]) };
+    return { userDays: ud.map((r) => r.key), users: userRows.map((r) => [r.key, r.at] as [string, number]), firstDay };
   }
 
   /**

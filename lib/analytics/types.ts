@@ -55,6 +55,11 @@ export interface AcceptResult {
 export interface FlushResult {
   written: number;
   duplicates: number;
+  /**
+   * The earliest UTC day (YYYY-MM-DD) whose daily rollups the written rows change: the earliest
+   * event's day, or a touched session's start day when earlier. Null when nothing was written.
+   */
+  firstDay?: string | null;
 }
 
 /** The ingest buffer the collect route writes to (lib/analytics/ingest.ts). */

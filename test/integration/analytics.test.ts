@@ -405,7 +405,12 @@ describe('daily rollups', () => {
     const was = (await get('overview', f)).body;
     const late = back(3);
     expect((await stack.ingest.acceptAndWait([...visit('late-user-1', late), ...visit('late-user-2', late)])).written).toBe(4);
-    await refreshDailyRollups(stack.pool);
+    // Rebuilt from the day that changed only (as the scheduler does): the same rows as a rebuild of everything.
+    const partial = await refreshDailyRollups(stack.pool, { changedSince: late });
+    expect([partial.from, partial.to]).toEqual([late, day(Date.now() + dayMs)]);
+    const afterPartial = await rollupRows();
+    await refreshDailyRollups(stack.pool, { fromDay: '2000-01-01' });
+    expect(await rollupRows()).toEqual(afterPartial);
     const o = await checkOverview(f);
     const d = (x: { daily: { day: string; activeUsers: number; newUsers: number; sessions: number }[] }) => x.daily.find((r) => r.day === late)!;
     expect([d(o).activeUsers - d(was).activeUsers, d(o).newUsers - d(was).newUsers, d(o).sessions - d(was).sessions, o.totals.activeUsers - was.totals.activeUsers]).toEqual([2, 2, 2, 2]);
@@ -414,6 +419,22 @@ describe('daily rollups', () => {
     // A range that starts and ends inside the data (partial first and last weeks and months).
     await checkOverview({ from: back(25), to: back(4) });
     await checkOverview({ from: back(17), to: back(2), hostAppId: hostApps[1] });
+  });
+
+  it('a session that began 10 days ago and goes on today: the automatic refresh rebuilds its start day (the flush says which day changed)', async () => {
+    const started = back(10);
+    const sessionDay = async () => (await sql<{ sessions: string; total_ms: string }>(
+      `SELECT sessions, total_ms FROM analytics_daily_sessions WHERE mini_program_id = :mp AND day = :d AND version_id = '*' AND host_app_id = '*'`, { mp: shop.id, d: started }))[0];
+    const was = await sessionDay();
+    // (The buffer takes events of any age; the collect route would refuse these as over 7 days late.)
+    await stack.ingest.acceptAndWait(visit('long-session-user', started));
+    await eventually(async () => Number((await sessionDay())?.sessions ?? 0) === Number(was?.sessions ?? 0) + 1, { what: 'the old session counted', timeoutMs: 30_000 });
+    const before = Number((await sessionDay())!.total_ms);
+    const now = Date.now() - 60_000;
+    const [launch] = visit('long-session-user', started);
+    await stack.ingest.acceptAndWait([{ ...launch!, id: crypto.randomUUID(), type: 'page_view', at: now, page: 'pages/late/index' }]);
+    // Its length now runs to today: over 9 days more on the day it began, outside today − 8 … today.
+    await eventually(async () => Number((await sessionDay())!.total_ms) - before > 9 * dayMs, { what: 'the long session\'s new length on its start day', timeoutMs: 30_000 });
   });
 
   it('refreshes on its own after a flush that wrote rows (throttled, off the flush path)', async () => {
