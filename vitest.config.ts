@@ -1,3 +1,5 @@
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const services = ['./test/setup/global.ts'];
@@ -20,6 +22,13 @@ export default defineConfig({
     globalSetup: services,
     projects: [
       { extends: true, test: { name: 'unit', include: ['**/*.unit.test.ts'], exclude: ['node_modules/**', 'web/**'] } },
+      // The console's rune modules (*.svelte.ts), compiled by the Svelte plugin; pure code, so no
+      // Temporal or database (the project does not extend the root's global setup).
+      {
+        plugins: [svelte({ configFile: false })],
+        resolve: { alias: { $lib: fileURLToPath(new URL('./web/src/lib', import.meta.url)) } },
+        test: { name: 'web-unit', include: ['web/src/**/*.unit.test.ts'] },
+      },
       { extends: true, test: { name: 'workflow', include: ['test/workflow/**/*.test.ts'] } },
       { extends: true, test: { name: 'replay', include: ['test/replay/**/*.test.ts'] } },
       { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'] } },
