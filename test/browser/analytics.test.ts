@@ -117,6 +117,8 @@ let emptyMp: string;
 let live: string;
 let next: string;
 let generated: AnalyticsEvent[] = [];
+/** Lantern Market's ingest key. */
+let key: string;
 
 beforeAll(async () => {
   mkdirSync(shots, { recursive: true });
@@ -139,12 +141,12 @@ beforeAll(async () => {
   emptyMp = await createMiniProgram('Harbour Tickets');
 
   // Six days of a shop's users on both versions, then launches since the stage began.
-  const [{ ingest_key: key }] = await stack.sequelize.query<{ ingest_key: string }>('SELECT ingest_key FROM mini_programs WHERE id = :mp', { replacements: { mp }, type: QueryTypes.SELECT });
+  [{ ingest_key: key }] = await stack.sequelize.query<{ ingest_key: string }>('SELECT ingest_key FROM mini_programs WHERE id = :mp', { replacements: { mp }, type: QueryTypes.SELECT });
   for (const chunk of generateEvents({ seed: 7, workspaceId: stack.workspaceId, miniProgramId: mp, versions: [live, next], users: 260, days: 6, end: Date.now() - 60_000, chunkSize: 2000 })) {
     generated.push(...chunk);
-    await collect(key!, chunk.map(wire));
+    await collect(key, chunk.map(wire));
   }
-  await collect(key!, [...launchesNow(mp, live, 400, 3), ...launchesNow(mp, next, 300, 2)]);
+  await collect(key, [...launchesNow(mp, live, 400, 3), ...launchesNow(mp, next, 300, 2)]);
   // The API refreshes the dashboards' daily rollups a few seconds after flushes; do it now.
   await refreshDailyRollups(stack.pool);
 }, 300_000);
@@ -277,6 +279,24 @@ describe('analytics in the console', () => {
     await page.getByRole('button', { name: 'Resolved', exact: true }).click();
     await expect.poll(() => list.locator('tbody tr').count()).toBe(1);
     expect(await list.locator('tbody tr .st').innerText()).toBe('Resolved');
+
+    // The same crash again in 1.1.0 (the version it was resolved in): it stays resolved.
+    const [again] = launchesNow(mp, next, 1, 1).filter((e) => e.type === 'crash');
+    await collect(key, [again!]);
+    const statusOf = async () => (await stack.sequelize.query<{ status: string }>('SELECT status FROM crash_groups WHERE id = :id', { replacements: { id: groupId }, type: QueryTypes.SELECT }))[0]!.status;
+    expect(await statusOf()).toBe('resolved');
+    // And in a newer version, 1.2.0: it reopens, and its history says why.
+    const upload = await dev.upload(`/api/v1/workspaces/${stack.workspaceId}/mini-programs/${mp}/versions`, buildPackage(minimalPackageFiles({ version: '1.2.0' })), '1.2.0', 'Version 1.2.0');
+    expect(upload.status).toBe(201);
+    const [comeback] = launchesNow(mp, upload.body.id as string, 1, 1).filter((e) => e.type === 'crash');
+    await collect(key, [comeback!]);
+    expect(await statusOf()).toBe('open');
+    await page.goto(`${stack.baseUrl}${ws}/analytics/crashes/${encodeURIComponent(groupId)}`);
+    await expect.poll(() => page.getByTestId('group-status').innerText()).toBe('Open');
+    await expect.poll(() => history.innerText()).toContain('Seen again in version 1.2.0 (resolved in 1.1.0)');
+    expect(await page.getByTestId('group-versions').innerText()).toContain('v1.2.0');
+    expect(await page.getByRole('button', { name: 'Resolve…' }).isVisible()).toBe(true);
+    await shot(page, 'crash-group-reopened');
     await page.context().close();
   }, 180_000);
 
