@@ -374,7 +374,7 @@ describe('rollback, offline and remove', () => {
     expect(history.body.items.map((i: any) => [i.id, i.reason])).toEqual([[p.pipelineId, 'checkout broke in 1.1.0']]);
     // And forward again, as often as needed.
     const forward = await dev.post(`${ws}/mini-programs/${mp}/rollback`, { targetVersionId: v2.id, reason: 'fixed on the server side' });
-    expect(forward.status).toBe(201);
+    expect(forward.status, JSON.stringify(forward.body)).toBe(201);
     await waitFor(forward.body.pipeline.pipelineId, (x) => x.status === 'released', 'rolled forward');
     await eventually(async () => (await miniProgramRow(mp)).live_version_id === v2.id, { what: '1.1.0 live again' });
   });
