@@ -1,4 +1,5 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { duration } from '../../lib/pipeline-words.js';
 import { bodyLimit } from 'hono/body-limit';
 import { QueryTypes, type Transaction } from 'sequelize';
 import { appendAudit } from '../../activities/audit.js';
@@ -502,7 +503,7 @@ export function hostAppsRoutes(deps: ApiDeps) {
           if (!moved) throw new AppError(409, 'key_not_active', 'The key is no longer active (rotated or revoked meanwhile)');
           await insertKey(t, { id, appId, workspaceId, kind, label: body.label ?? old.label, key, userId: user.id });
           await sequelize.query('UPDATE host_app_keys SET replaced_by = :id WHERE id = :keyId', { replacements: { id, keyId }, transaction: t });
-          await audit(workspaceId, appId, user.id, 'host_app_key_rotated', `${old.fingerprint} → ${describeKey(kind, key)}; the old key verifies for ${Math.round(overlapMs / 1000)} s more`, { from: 'active', to: 'rotated' }, t);
+          await audit(workspaceId, appId, user.id, 'host_app_key_rotated', `${old.fingerprint} → ${describeKey(kind, key)}; the old key verifies for ${duration(overlapMs)} more`, { from: 'active', to: 'rotated' }, t);
         });
         c.header('Cache-Control', 'no-store');
         return c.json({ key: keyOut(await findKey(workspaceId, appId, id)), previous: keyOut(await findKey(workspaceId, appId, keyId)), privateKeyPem: kind === 'app_signing' ? key.privatePem : null }, 200);
