@@ -169,7 +169,9 @@ class CollectLookups implements Lookups {
         }
         for (const [id, p] of found) {
           if (this.loadingPrograms.get(id) === load) this.loadingPrograms.delete(id);
-          if (epoch === this.epoch) remember(this.programs, id, p);
+          // Invalidated while loading (a rollout announces its mini program often): this request
+          // still uses what it read (it asked before the change), the next one reads it again.
+          remember(this.programs, id, epoch === this.epoch ? p : { ...p, loadedAt: 0 });
         }
       }, (err: unknown) => {
         for (const id of missing) if (this.loadingPrograms.get(id) === load) this.loadingPrograms.delete(id);
